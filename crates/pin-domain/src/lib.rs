@@ -1,0 +1,29 @@
+//! The PIN lifecycle of the INPS identity service, as pure data and functions.
+//!
+//! Parsed value types ([`CodiceFiscale`], [`Pin8`], [`Pin16`], [`PinHalf`], contacts,
+//! addresses, …) are the only way raw input enters the domain; the credential state
+//! machine ([`Credential::apply`]) decides every transition; the [`Policy`] holds every
+//! limit and lifetime; the [`Throttle`] counts failed logins; [`PinHasher`] hashes secrets
+//! with argon2id.
+//!
+//! Architecture invariant: this crate performs no I/O. It depends on no async runtime, RPC
+//! framework or database crate (a test reads its manifest to keep it so), never reads the
+//! clock (`now` is an argument) and never draws randomness itself (an `impl CryptoRng` is
+//! an argument).
+
+pub mod credential;
+pub mod hashing;
+pub mod person;
+pub mod policy;
+pub mod throttle;
+pub mod types;
+
+pub use credential::{
+    Credential, CredentialState, Effect, Event, Holder, IssuedVia, Level, Refusal,
+    RevocationReason, Status, TicketClaim, TicketPurpose, Transition,
+};
+pub use hashing::{HashError, HashParams, PinHash, PinHasher, Verification};
+pub use person::{Person, PersonProblem, RawPerson, format_date, parse_date};
+pub use policy::{Policy, PolicyError, PolicySettings};
+pub use throttle::{Locked, Throttle};
+pub use types::*;
