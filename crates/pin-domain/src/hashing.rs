@@ -44,6 +44,15 @@ pub struct HashParams {
     pub parallelism: u32,
 }
 
+impl HashParams {
+    /// Checks the parameters against what argon2 accepts.
+    pub fn check(&self) -> Result<(), HashError> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map(|_| ())
+            .map_err(|error| HashError::Params(error.to_string()))
+    }
+}
+
 /// Problems with hashing parameters or stored hashes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {

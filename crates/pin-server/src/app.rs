@@ -1,0 +1,263 @@
+//! Start-up: configuration to a running gRPC server.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::{Context, bail};
+use pin_domain::OpaqueToken;
+use pin_proto::v1::{
+    audit_service_server::AuditServiceServer,
+    authentication_service_server::AuthenticationServiceServer,
+    authorization_service_server::AuthorizationServiceServer,
+    callback_service_server::CallbackServiceServer, contacts_service_server::ContactsServiceServer,
+    delivery_service_server::DeliveryServiceServer, event_service_server::EventServiceServer,
+    issuance_service_server::IssuanceServiceServer, recovery_service_server::RecoveryServiceServer,
+    registry_service_server::RegistryServiceServer,
+    revocation_service_server::RevocationServiceServer,
+    upgrade_service_server::UpgradeServiceServer,
+};
+use pin_store::DatabaseConnection;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic_health::ServingStatus;
+
+use crate::{
+    auth::{AuthLayer, Callers, Role, token_sha256_hex},
+    config::Config,
+    services::{pending::NotYetBuilt, registry::RegistryApi},
+    state::AppState,
+};
+
+/// The name of the development caller's token file in the data folder.
+pub const DEV_TOKEN_FILE: &str = "dev-caller.token";
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// Where the development caller's token was written, if one was created.
+    pub dev_token_path: Option<PathBuf>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningServer {
+    /// Stops accepting calls, lets calls in flight finish, and waits.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(signal) = self.shutdown.take() {
+            let _ = signal.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task failed")??;
+        Ok(())
+    }
+
+    /// A handle that stops the server when fired.
+    pub fn take_shutdown(&mut self) -> Option<oneshot::Sender<()>> {
+        self.shutdown.take()
+    }
+}
+
+/// Connects to the database named by the configuration, applying migrations if asked to.
+pub async fn database(config: &Config, migrate: bool) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
+    }
+    let options = pin_store::PoolOptions {
+        max_connections: config.database.max_connections,
+        acquire_timeout: std::time::Duration::try_from(config.database.acquire_timeout)
+            .context("database.acquire_timeout")?,
+    };
+    let db = pin_store::connect_with(&url, &options)
+        .await
+        .with_context(|| format!("cannot connect to the {} database", scheme(&url)))?;
+    if migrate {
+        pin_store::migrate(&db)
+            .await
+            .context("cannot apply migrations")?;
+    }
+    Ok(db)
+}
+
+/// The URL's scheme only: URLs may carry passwords and never go to logs whole.
+fn scheme(url: &str) -> &str {
+    url.split(':').next().unwrap_or("unknown")
+}
+
+/// The configured callers, or a development caller holding every role when none is
+/// configured and the server listens on loopback only.
+fn callers(config: &Config) -> anyhow::Result<(Callers, Option<PathBuf>)> {
+    let mut callers = Callers::default();
+    for caller in &config.callers {
+        callers.add(&caller.id, &caller.token_sha256, &caller.roles)?;
+    }
+    if !callers.is_empty() {
+        return Ok((callers, None));
+    }
+    if !config.listen.ip().is_loopback() {
+        bail!(
+            "no callers are configured and the server would listen on {}: configure [[callers]] \
+             (a development caller is created only when listening on loopback)",
+            config.listen
+        );
+    }
+    let path = config.data_dir.join(DEV_TOKEN_FILE);
+    let token = dev_token(&path)?;
+    callers.add("dev", &token_sha256_hex(&token), &Role::ALL)?;
+    tracing::warn!(
+        token_file = %path.display(),
+        "no callers configured: created the development caller `dev` holding every role; \
+         its bearer token is in the token file"
+    );
+    Ok((callers, Some(path)))
+}
+
+/// Reads the development token, or creates it (mode 0600) on first start.
+fn dev_token(path: &Path) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim();
+        if OpaqueToken::parse(existing).is_ok() {
+            return Ok(existing.to_owned());
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+    }
+    let mut rng = ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng)
+        .context("the operating system gave no randomness")?;
+    let token = OpaqueToken::generate(&mut rng);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{}", token.expose_secret())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token.expose_secret().to_owned())
+}
+
+fn service_name<S: NamedService>(_: &S) -> &'static str {
+    S::NAME
+}
+
+/// Starts the server described by `config` and returns once it is listening.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let policy = config.policy.build()?;
+    let (callers, dev_token_path) = callers(&config)?;
+    let db = database(&config, config.database.auto_migrate).await?;
+    let state = AppState {
+        db,
+        policy: Arc::new(policy),
+    };
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+
+    let registry = RegistryServiceServer::new(RegistryApi::new(state.clone()));
+    let issuance = IssuanceServiceServer::new(NotYetBuilt);
+    let callback = CallbackServiceServer::new(NotYetBuilt);
+    let authentication = AuthenticationServiceServer::new(NotYetBuilt);
+    let authorization = AuthorizationServiceServer::new(NotYetBuilt);
+    let upgrade = UpgradeServiceServer::new(NotYetBuilt);
+    let recovery = RecoveryServiceServer::new(NotYetBuilt);
+    let contacts = ContactsServiceServer::new(NotYetBuilt);
+    let revocation = RevocationServiceServer::new(NotYetBuilt);
+    let delivery = DeliveryServiceServer::new(NotYetBuilt);
+    let events = EventServiceServer::new(NotYetBuilt);
+    let audit = AuditServiceServer::new(NotYetBuilt);
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let names = [
+        service_name(&registry),
+        service_name(&issuance),
+        service_name(&callback),
+        service_name(&authentication),
+        service_name(&authorization),
+        service_name(&upgrade),
+        service_name(&recovery),
+        service_name(&contacts),
+        service_name(&revocation),
+        service_name(&delivery),
+        service_name(&events),
+        service_name(&audit),
+    ];
+    for name in [""].into_iter().chain(names) {
+        health_reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build reflection v1")?;
+    // grpcurl 1.8 speaks only the v1alpha reflection protocol.
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("cannot build reflection v1alpha")?;
+
+    let router = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .layer(AuthLayer::new(Arc::new(callers)))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(registry)
+        .add_service(issuance)
+        .add_service(callback)
+        .add_service(authentication)
+        .add_service(authorization)
+        .add_service(upgrade)
+        .add_service(recovery)
+        .add_service(contacts)
+        .add_service(revocation)
+        .add_service(delivery)
+        .add_service(events)
+        .add_service(audit);
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown_rx.await;
+            // Tell load balancers first, then stop accepting calls.
+            for name in [""].into_iter().chain(names) {
+                health_reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+        };
+        router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+            .await
+    });
+    tracing::info!(%local_addr, database = scheme(&config.database_url()), "pin-server listening");
+    Ok(RunningServer {
+        local_addr,
+        dev_token_path,
+        shutdown: Some(shutdown_tx),
+        task,
+    })
+}

@@ -1,0 +1,468 @@
+//! Caller authentication and role checks, in one place for every RPC.
+//!
+//! Every RPC except health and reflection needs `authorization: Bearer <token>`. The
+//! configuration lists callers by the SHA-256 of their token, so no token is ever stored.
+//! [`rule`] says which roles may call each RPC and whether it is an operator RPC, which also
+//! needs `x-operator-id`. [`AuthLayer`] enforces both before any handler runs and hands the
+//! handler a [`CallContext`].
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use futures::future::{BoxFuture, FutureExt};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::ERROR_DOMAIN;
+
+/// What a calling service is allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The citizens' portal.
+    Portal,
+    /// The contact center's desk software.
+    ContactCenter,
+    /// The offices' counter software.
+    Office,
+    /// The back office reviewing identity documents.
+    BackOffice,
+    /// The benefit-application services.
+    Benefits,
+    /// The worker sending SMS, e-mail, PEC and letters.
+    Delivery,
+    /// Administration: registry loads, campaigns, audit.
+    Admin,
+}
+
+impl Role {
+    /// Every role, for the development caller.
+    pub const ALL: [Role; 7] = [
+        Role::Portal,
+        Role::ContactCenter,
+        Role::Office,
+        Role::BackOffice,
+        Role::Benefits,
+        Role::Delivery,
+        Role::Admin,
+    ];
+}
+
+/// Who may call an RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RpcRule {
+    /// Roles allowed to call it.
+    pub roles: &'static [Role],
+    /// An operator RPC: the caller must also name the operator in `x-operator-id`.
+    pub operator: bool,
+}
+
+const fn open(roles: &'static [Role]) -> Option<RpcRule> {
+    Some(RpcRule {
+        roles,
+        operator: false,
+    })
+}
+
+const fn operator(roles: &'static [Role]) -> Option<RpcRule> {
+    Some(RpcRule {
+        roles,
+        operator: true,
+    })
+}
+
+/// The rule for an RPC path such as `/inps.pin.v1.RegistryService/GetPerson`; `None` for
+/// paths that are not RPCs of the contract. A test checks that every RPC has a rule.
+pub fn rule(path: &str) -> Option<RpcRule> {
+    use Role::*;
+    let (service, method) = path.strip_prefix("/inps.pin.v1.")?.split_once('/')?;
+    match (service, method) {
+        ("RegistryService", "UpsertPersons") => open(&[Admin]),
+        ("RegistryService", "GetPerson") => open(&[Admin, ContactCenter, Office, BackOffice]),
+
+        ("IssuanceService", "RequestPinOnline" | "ActivateCampaignPin") => open(&[Portal]),
+        ("IssuanceService", "RequestPinByContactCenter") => operator(&[ContactCenter]),
+        ("IssuanceService", "IssuePinAtOffice") => operator(&[Office]),
+        ("IssuanceService", "IssueCampaignPins") => open(&[Admin]),
+
+        ("CallbackService", "ListCallbackCases" | "ResolveCallbackCase") => {
+            operator(&[ContactCenter])
+        }
+
+        ("AuthenticationService", "IntrospectSession") => open(&[Portal, Benefits]),
+        (
+            "AuthenticationService",
+            "Authenticate" | "CompleteFirstAccess" | "RenewExpiredPin" | "ChangePin" | "Logout",
+        ) => open(&[Portal]),
+
+        ("AuthorizationService", "Authorize" | "ListEntitledServices") => open(&[Portal, Benefits]),
+
+        ("UpgradeService", "SubmitIdentityDocument") => open(&[Portal]),
+        ("UpgradeService", "ListPendingReviews" | "ReviewIdentityDocument") => {
+            operator(&[BackOffice])
+        }
+        ("UpgradeService", "UpgradeAtOffice") => operator(&[Office]),
+
+        ("RecoveryService", "StartRecovery" | "ConfirmRecovery") => open(&[Portal]),
+
+        ("ContactsService", "GetContacts" | "UpdateContacts" | "VerifyContact") => open(&[Portal]),
+        ("ContactsService", "AddContactByContactCenter") => operator(&[ContactCenter]),
+
+        ("RevocationService", "StartOnlineRevocation" | "ConfirmOnlineRevocation") => {
+            open(&[Portal])
+        }
+        ("RevocationService", "RevokeByContactCenter") => operator(&[ContactCenter]),
+
+        ("DeliveryService", "LeaseDeliveries" | "AckDelivery") => open(&[Delivery]),
+        ("EventService", "Subscribe") => open(&[Benefits, Admin]),
+        ("AuditService", "ListAuditEvents") => open(&[Admin]),
+        _ => None,
+    }
+}
+
+/// Paths that need no credential: health checks (Kubernetes probes) and reflection.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+struct Caller {
+    id: Arc<str>,
+    roles: HashSet<Role>,
+}
+
+/// The configured callers, keyed by the SHA-256 of their token.
+#[derive(Debug, Clone, Default)]
+pub struct Callers {
+    by_token_hash: HashMap<[u8; 32], Caller>,
+}
+
+impl Callers {
+    /// Adds a caller by the SHA-256 of its token (hex, as configured).
+    pub fn add(&mut self, id: &str, token_sha256_hex: &str, roles: &[Role]) -> anyhow::Result<()> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(token_sha256_hex, &mut digest)
+            .map_err(|_| anyhow::anyhow!("caller {id}: token_sha256 is not 64 hex characters"))?;
+        self.by_token_hash.insert(
+            digest,
+            Caller {
+                id: Arc::from(id),
+                roles: roles.iter().copied().collect(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether no caller is configured.
+    pub fn is_empty(&self) -> bool {
+        self.by_token_hash.is_empty()
+    }
+
+    fn find(&self, token: &str) -> Option<&Caller> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.by_token_hash.get(&digest)
+    }
+}
+
+/// Hex SHA-256 of a token, as the configuration wants it.
+pub fn token_sha256_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Who is calling, handed to every handler through the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallContext {
+    /// The calling service's id from the configuration.
+    pub caller_id: Arc<str>,
+    /// The operator named in `x-operator-id`, for operator RPCs.
+    pub operator_id: Option<String>,
+}
+
+fn refusal(code: Code, reason: &str, message: &str) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::<String, String>::new()),
+    )
+}
+
+fn valid_operator_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
+impl Callers {
+    /// Decides whether a request to `path` with these headers may go ahead.
+    pub fn authorize(&self, path: &str, headers: &http::HeaderMap) -> Result<CallContext, Status> {
+        let token = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                let (scheme, token) = value.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                refusal(
+                    Code::Unauthenticated,
+                    "MISSING_CREDENTIALS",
+                    "this RPC needs the metadata `authorization: Bearer <token>`",
+                )
+            })?;
+        let caller = self.find(token).ok_or_else(|| {
+            refusal(
+                Code::Unauthenticated,
+                "INVALID_CREDENTIALS",
+                "the bearer token is not valid",
+            )
+        })?;
+        let Some(rule) = rule(path) else {
+            // Not an RPC of the contract: authenticated callers get tonic's UNIMPLEMENTED.
+            return Ok(CallContext {
+                caller_id: caller.id.clone(),
+                operator_id: None,
+            });
+        };
+        if !rule.roles.iter().any(|role| caller.roles.contains(role)) {
+            return Err(refusal(
+                Code::PermissionDenied,
+                "ROLE_NOT_ALLOWED",
+                "the caller's roles do not allow this RPC",
+            ));
+        }
+        let operator_id = if rule.operator {
+            let id = headers
+                .get("x-operator-id")
+                .and_then(|value| value.to_str().ok())
+                .map(str::trim)
+                .filter(|id| valid_operator_id(id))
+                .ok_or_else(|| {
+                    refusal(
+                        Code::Unauthenticated,
+                        "MISSING_OPERATOR_ID",
+                        "this operator RPC needs the metadata `x-operator-id` naming the \
+                         operator (1-64 characters: letters, digits, . _ - @)",
+                    )
+                })?;
+            Some(id.to_owned())
+        } else {
+            None
+        };
+        Ok(CallContext {
+            caller_id: caller.id.clone(),
+            operator_id,
+        })
+    }
+}
+
+/// The tower layer that authenticates every request before routing.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    callers: Arc<Callers>,
+}
+
+impl AuthLayer {
+    /// A layer checking against these callers.
+    pub fn new(callers: Arc<Callers>) -> Self {
+        Self { callers }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            callers: self.callers.clone(),
+        }
+    }
+}
+
+/// The service produced by [`AuthLayer`].
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    callers: Arc<Callers>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        if is_public(&path) {
+            return self.inner.call(request).boxed();
+        }
+        match self.callers.authorize(&path, request.headers()) {
+            Ok(context) => {
+                tracing::Span::current().record("caller", &*context.caller_id);
+                request.extensions_mut().insert(context);
+                self.inner.call(request).boxed()
+            }
+            Err(status) => {
+                tracing::info!(rpc = %path, code = ?status.code(), "call refused");
+                let response = status.into_http();
+                async move { Ok(response) }.boxed()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    fn contract_rpcs() -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(pin_proto::FILE_DESCRIPTOR_SET).unwrap();
+        set.file
+            .iter()
+            .filter(|file| file.package() == "inps.pin.v1")
+            .flat_map(|file| {
+                file.service.iter().flat_map(|service| {
+                    service
+                        .method
+                        .iter()
+                        .map(|method| format!("/inps.pin.v1.{}/{}", service.name(), method.name()))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_rpc_of_the_contract_declares_its_roles() {
+        let rpcs = contract_rpcs();
+        assert!(rpcs.len() > 40, "{rpcs:?}");
+        for rpc in rpcs {
+            assert!(
+                rule(&rpc).is_some_and(|r| !r.roles.is_empty()),
+                "{rpc} has no rule"
+            );
+        }
+        assert_eq!(rule("/inps.pin.v1.RegistryService/DropEverything"), None);
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    fn callers() -> Callers {
+        let mut callers = Callers::default();
+        callers
+            .add("portal", &token_sha256_hex("portal-token"), &[Role::Portal])
+            .unwrap();
+        callers
+            .add(
+                "desk",
+                &token_sha256_hex("desk-token"),
+                &[Role::ContactCenter],
+            )
+            .unwrap();
+        callers
+    }
+
+    #[track_caller]
+    fn code(path: &str, pairs: &[(&'static str, &str)]) -> Code {
+        match callers().authorize(path, &headers(pairs)) {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        }
+    }
+
+    const GET_PERSON: &str = "/inps.pin.v1.RegistryService/GetPerson";
+    const AUTHENTICATE: &str = "/inps.pin.v1.AuthenticationService/Authenticate";
+    const REVOKE_BY_DESK: &str = "/inps.pin.v1.RevocationService/RevokeByContactCenter";
+
+    #[test]
+    fn tokens_roles_and_operators_are_checked() {
+        assert_eq!(code(AUTHENTICATE, &[]), Code::Unauthenticated);
+        assert_eq!(
+            code(AUTHENTICATE, &[("authorization", "Bearer nope")]),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            code(AUTHENTICATE, &[("authorization", "Basic portal-token")]),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            code(AUTHENTICATE, &[("authorization", "Bearer portal-token")]),
+            Code::Ok
+        );
+        assert_eq!(
+            code(AUTHENTICATE, &[("authorization", "bearer  portal-token ")]),
+            Code::Ok
+        );
+        assert_eq!(
+            code(GET_PERSON, &[("authorization", "Bearer portal-token")]),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            code(GET_PERSON, &[("authorization", "Bearer desk-token")]),
+            Code::Ok
+        );
+        assert_eq!(
+            code(REVOKE_BY_DESK, &[("authorization", "Bearer desk-token")]),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            code(
+                REVOKE_BY_DESK,
+                &[
+                    ("authorization", "Bearer desk-token"),
+                    ("x-operator-id", "op 1")
+                ]
+            ),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            code(
+                REVOKE_BY_DESK,
+                &[
+                    ("authorization", "Bearer desk-token"),
+                    ("x-operator-id", "op-17")
+                ]
+            ),
+            Code::Ok
+        );
+    }
+
+    #[test]
+    fn the_operator_is_handed_to_the_handler() {
+        let context = callers()
+            .authorize(
+                REVOKE_BY_DESK,
+                &headers(&[
+                    ("authorization", "Bearer desk-token"),
+                    ("x-operator-id", "m.rossi"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(&*context.caller_id, "desk");
+        assert_eq!(context.operator_id.as_deref(), Some("m.rossi"));
+    }
+}

@@ -1,0 +1,246 @@
+//! The command line: `serve`, `migrate`, `registry import FILE.jsonl`, `check-config`.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pin_domain::{PersonProblem, RawPerson};
+use serde::Deserialize;
+
+use crate::{
+    app,
+    config::Config,
+    services::registry::{RecordOutcome, Tally, upsert_record},
+};
+
+/// The INPS PIN identity service.
+#[derive(Debug, Parser)]
+#[command(name = "pin-server", version, about)]
+pub struct Cli {
+    /// TOML configuration file; `PIN_*` environment variables override its keys.
+    #[arg(long, env = "PIN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server until SIGINT or SIGTERM.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Registry maintenance.
+    Registry {
+        /// What to do with the registry.
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Load and check the configuration, print a summary and exit.
+    CheckConfig,
+}
+
+/// Registry commands.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Upsert the persons of a JSON-lines file (one record per line, the shape of the
+    /// `Person` message with enum values by name). Valid records land; invalid ones are
+    /// reported with their line number, and the exit status is 1 if any was refused.
+    Import {
+        /// The file to import.
+        file: PathBuf,
+    },
+}
+
+impl Cli {
+    /// Loads the configuration from the file and the process environment.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        Config::load(self.config.as_deref(), std::env::vars())
+    }
+}
+
+/// Runs `serve` until a signal arrives.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let mut server = app::start(config).await?;
+    let stop = server.take_shutdown();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: finishing calls in flight");
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+    });
+    server.wait().await
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs `migrate`.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    app::database(config, true).await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+/// Prints what the configuration amounts to, without secrets.
+pub fn check_config(config: &Config) {
+    let database = config.database_url();
+    println!("configuration is valid");
+    println!("  listen:        {}", config.listen);
+    println!("  data_dir:      {}", config.data_dir.display());
+    println!(
+        "  database:      {}",
+        database.split(':').next().unwrap_or("?")
+    );
+    println!("  callers:       {}", config.callers.len());
+    println!(
+        "  mailbox:       {}",
+        if config.mailbox.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    );
+    println!(
+        "  argon2id:      m={} KiB, t={}, p={}",
+        config.hashing.memory_kib, config.hashing.iterations, config.hashing.parallelism
+    );
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonLine {
+    codice_fiscale: String,
+    family_name: String,
+    given_name: String,
+    sex: String,
+    birth_date: String,
+    birth_place: String,
+    residence: AddressLine,
+    health_card: CardLine,
+    categories: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressLine {
+    street: String,
+    number: String,
+    cap: String,
+    municipality: String,
+    province: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardLine {
+    number: String,
+    expiry: String,
+}
+
+impl PersonLine {
+    fn raw(&self) -> RawPerson<'_> {
+        // "SEX_FEMALE" and "CATEGORY_PENSIONER" (protobuf JSON names) are accepted too.
+        let sex = match self.sex.as_str() {
+            "SEX_FEMALE" => "F",
+            "SEX_MALE" => "M",
+            other => other,
+        };
+        RawPerson {
+            codice_fiscale: &self.codice_fiscale,
+            family_name: &self.family_name,
+            given_name: &self.given_name,
+            sex,
+            birth_date: &self.birth_date,
+            birth_place: &self.birth_place,
+            street: &self.residence.street,
+            street_number: &self.residence.number,
+            cap: &self.residence.cap,
+            municipality: &self.residence.municipality,
+            province: &self.residence.province,
+            health_card_number: &self.health_card.number,
+            health_card_expiry: &self.health_card.expiry,
+            categories: self
+                .categories
+                .iter()
+                .map(|c| c.strip_prefix("CATEGORY_").unwrap_or(c))
+                .collect(),
+        }
+    }
+}
+
+/// Runs `registry import`: returns whether every record was accepted.
+pub async fn import(config: &Config, file: &Path) -> anyhow::Result<bool> {
+    let db = app::database(config, config.database.auto_migrate).await?;
+    let reader = BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+    );
+    let mut tally = Tally::default();
+    let mut index = 0u32;
+    for (number, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let (cf, outcome) = match serde_json::from_str::<PersonLine>(&line) {
+            Ok(record) => {
+                let outcome = upsert_record(&db, &record.raw(), now).await?;
+                (record.codice_fiscale.clone(), outcome)
+            }
+            Err(error) => (
+                String::new(),
+                RecordOutcome::Rejected(vec![PersonProblem {
+                    field: "line".to_owned(),
+                    reason: "MALFORMED_JSON",
+                    description: error.to_string(),
+                }]),
+            ),
+        };
+        if let RecordOutcome::Rejected(problems) = &outcome {
+            for problem in problems {
+                eprintln!(
+                    "{}:{}: {} {}: {}",
+                    file.display(),
+                    number + 1,
+                    problem.field,
+                    problem.reason,
+                    problem.description
+                );
+            }
+        }
+        tally.count(index, &cf, outcome);
+        index = index.saturating_add(1);
+    }
+    let r = tally.response;
+    println!(
+        "{} records: {} inserted, {} updated, {} unchanged, {} rejected",
+        r.received, r.inserted, r.updated, r.unchanged, r.rejected_count
+    );
+    Ok(r.rejected_count == 0)
+}

@@ -1,0 +1,492 @@
+//! Configuration: an optional TOML file overlaid by `PIN_`-prefixed environment variables.
+//!
+//! `PIN_LISTEN=0.0.0.0:50051` sets `listen`; a double underscore descends into a table, so
+//! `PIN_POLICY__MAX_FAILED_ATTEMPTS=3` sets `policy.max_failed_attempts`. Environment values
+//! are read as TOML when they parse as such (numbers, booleans, arrays) and as strings
+//! otherwise. Unknown keys and bad values stop start-up with a message naming the key.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+use pin_domain::{HashParams, Policy, PolicySettings};
+use serde::{Deserialize, Deserializer};
+use time::Duration;
+
+use crate::auth::Role;
+
+/// The whole configuration of a server process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Folder for the embedded database, the development caller's token and the mailbox.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite://…` or `postgres://…`); defaults to `<data_dir>/pin.db`.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Database pool and migrations.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// argon2id parameters and the hashing pool.
+    #[serde(default)]
+    pub hashing: HashingConfig,
+    /// The PIN policy.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// The local-folder delivery worker (development only).
+    #[serde(default)]
+    pub mailbox: MailboxConfig,
+    /// The calling services and their roles. Empty means "create a development caller".
+    #[serde(default)]
+    pub callers: Vec<CallerConfig>,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection.
+    #[serde(deserialize_with = "duration")]
+    pub acquire_timeout: Duration,
+    /// Apply pending migrations when `serve` starts (turn off when a Job runs `migrate`).
+    pub auto_migrate: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::seconds(5),
+            auto_migrate: true,
+        }
+    }
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `pin_server=debug,info`; `RUST_LOG` wins if set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// argon2id settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashingConfig {
+    /// Memory per hash in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl HashingConfig {
+    /// The parameters for the domain's hasher.
+    pub fn params(&self) -> HashParams {
+        HashParams {
+            memory_kib: self.memory_kib,
+            iterations: self.iterations,
+            parallelism: self.parallelism,
+        }
+    }
+}
+
+/// The PIN policy as configured; checked by [`Policy::new`] at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Failed logins per codice fiscale before a lock.
+    pub max_failed_attempts: u32,
+    /// Durations of consecutive locks; the last repeats.
+    #[serde(deserialize_with = "durations")]
+    pub lock_durations: Vec<Duration>,
+    /// Lifetime of a citizen's PIN.
+    #[serde(deserialize_with = "duration")]
+    pub citizen_pin_lifetime: Duration,
+    /// Lifetime of an intermediary's PIN.
+    #[serde(deserialize_with = "duration")]
+    pub intermediary_pin_lifetime: Duration,
+    /// How long an initial PIN waits for first access.
+    #[serde(deserialize_with = "duration")]
+    pub initial_pin_lifetime: Duration,
+    /// Lifetime of first-access and renewal tickets.
+    #[serde(deserialize_with = "duration")]
+    pub ticket_lifetime: Duration,
+    /// Lifetime of recovery and revocation links.
+    #[serde(deserialize_with = "duration")]
+    pub link_lifetime: Duration,
+    /// Lifetime of contact verification codes.
+    #[serde(deserialize_with = "duration")]
+    pub code_lifetime: Duration,
+    /// Idle timeout of sessions.
+    #[serde(deserialize_with = "duration")]
+    pub session_idle_timeout: Duration,
+    /// Absolute timeout of sessions.
+    #[serde(deserialize_with = "duration")]
+    pub session_absolute_timeout: Duration,
+    /// How many previous PINs a new one must differ from.
+    pub pin_history_depth: usize,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            max_failed_attempts: 5,
+            lock_durations: vec![
+                Duration::minutes(1),
+                Duration::minutes(15),
+                Duration::hours(1),
+                Duration::hours(24),
+            ],
+            citizen_pin_lifetime: Duration::days(183),
+            intermediary_pin_lifetime: Duration::days(92),
+            initial_pin_lifetime: Duration::days(90),
+            ticket_lifetime: Duration::minutes(10),
+            link_lifetime: Duration::hours(24),
+            code_lifetime: Duration::minutes(15),
+            session_idle_timeout: Duration::minutes(30),
+            session_absolute_timeout: Duration::hours(8),
+            pin_history_depth: 5,
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// Builds the checked domain policy; an error names the `policy.` key at fault.
+    pub fn build(&self) -> anyhow::Result<Policy> {
+        Policy::new(PolicySettings {
+            max_failed_attempts: self.max_failed_attempts,
+            lock_durations: self.lock_durations.clone(),
+            citizen_pin_lifetime: self.citizen_pin_lifetime,
+            intermediary_pin_lifetime: self.intermediary_pin_lifetime,
+            initial_pin_lifetime: self.initial_pin_lifetime,
+            ticket_lifetime: self.ticket_lifetime,
+            link_lifetime: self.link_lifetime,
+            code_lifetime: self.code_lifetime,
+            session_idle_timeout: self.session_idle_timeout,
+            session_absolute_timeout: self.session_absolute_timeout,
+            pin_history_depth: self.pin_history_depth,
+        })
+        .map_err(|error| anyhow::anyhow!("policy.{}: {error}", error.setting()))
+    }
+}
+
+/// The local-folder delivery worker.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxConfig {
+    /// Write each delivery as a file under `<data_dir>/mailbox/<channel>/`. Development only.
+    pub enabled: bool,
+}
+
+/// A calling service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerConfig {
+    /// The caller's id, recorded in logs and audit records.
+    pub id: String,
+    /// Hex SHA-256 of the caller's bearer token; the token itself is never configured here.
+    pub token_sha256: String,
+    /// The roles the caller holds.
+    pub roles: Vec<Role>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+/// Parses durations written as a number and a unit: `30s`, `15m`, `8h`, `183d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit (use s, m, h or d)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    match unit {
+        "s" => Ok(Duration::seconds(number)),
+        "m" => Ok(Duration::minutes(number)),
+        "h" => Ok(Duration::hours(number)),
+        "d" => Ok(Duration::days(number)),
+        _ => Err(format!("{text:?} has an unknown unit (use s, m, h or d)")),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn durations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|text| parse_duration(text).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+impl Config {
+    /// Loads the file (if any) and overlays the environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read configuration file {}", path.display())
+                })?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("{} is not valid TOML", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("PIN_") else {
+                continue;
+            };
+            // PIN_CONFIG names the file; PIN_TEST_* belong to the test suite.
+            if key == "CONFIG" || key.starts_with("TEST_") {
+                continue;
+            }
+            let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            set_path(&mut table, &path, env_value(&value))
+                .with_context(|| format!("environment variable {name}"))?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|error: toml::de::Error| anyhow::anyhow!("configuration: {error}"))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: values that depend on each other.
+    fn check(&self) -> anyhow::Result<()> {
+        self.policy.build()?;
+        if !(1..=1024).contains(&self.database.max_connections) {
+            bail!("database.max_connections must be between 1 and 1024");
+        }
+        self.hashing
+            .params()
+            .check()
+            .map_err(|error| anyhow::anyhow!("hashing: {error}"))?;
+        for (index, caller) in self.callers.iter().enumerate() {
+            if caller.id.trim().is_empty() {
+                bail!("callers[{index}].id must not be empty");
+            }
+            if caller.token_sha256.len() != 64
+                || !caller.token_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                bail!("callers[{index}].token_sha256 must be 64 hexadecimal characters");
+            }
+            if caller.roles.is_empty() {
+                bail!("callers[{index}].roles must name at least one role");
+            }
+        }
+        let mut ids: Vec<&str> = self.callers.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            bail!("callers: id {:?} appears twice", pair[0]);
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data folder.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("pin.db").display()
+            )
+        })
+    }
+}
+
+fn env_value(text: &str) -> toml::Value {
+    // A value that parses as a TOML scalar or array is taken as such; anything else is text.
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(text.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> anyhow::Result<()> {
+    match path {
+        [] => bail!("empty key"),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, value),
+                _ => bail!("{first} is not a table"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn no_configuration_at_all_is_the_embedded_default() {
+        let config = Config::load(None, env(&[])).unwrap();
+        assert_eq!(config.listen, default_listen());
+        assert_eq!(config.database_url(), "sqlite://data/pin.db?mode=rwc");
+        assert!(config.callers.is_empty());
+        assert_eq!(config.policy.citizen_pin_lifetime, Duration::days(183));
+    }
+
+    #[test]
+    fn environment_variables_override_nested_keys() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("PIN_LISTEN", "0.0.0.0:6000"),
+                ("PIN_POLICY__MAX_FAILED_ATTEMPTS", "3"),
+                ("PIN_POLICY__TICKET_LIFETIME", "30s"),
+                ("PIN_POLICY__LOCK_DURATIONS", "[\"5s\", \"1m\"]"),
+                ("PIN_DATABASE_URL", "postgres://db/pin"),
+                ("PIN_CONFIG", "/ignored"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.policy.max_failed_attempts, 3);
+        assert_eq!(config.policy.ticket_lifetime, Duration::seconds(30));
+        assert_eq!(
+            config.policy.lock_durations,
+            vec![Duration::seconds(5), Duration::minutes(1)]
+        );
+        assert_eq!(config.database_url(), "postgres://db/pin");
+    }
+
+    #[track_caller]
+    fn refused(pairs: &[(&str, &str)], key: &str) {
+        let error = format!("{:#}", Config::load(None, env(pairs)).unwrap_err());
+        assert!(error.contains(key), "{error:?} should name {key}");
+    }
+
+    #[test]
+    fn a_bad_value_stops_start_up_naming_the_key() {
+        refused(&[("PIN_LISTEN", "nowhere")], "listen");
+        refused(
+            &[("PIN_POLICY__MAX_FAILED_ATTEMPTS", "0")],
+            "policy.max_failed_attempts",
+        );
+        refused(
+            &[("PIN_POLICY__TICKET_LIFETIME", "10 minutes")],
+            "ticket_lifetime",
+        );
+        refused(
+            &[("PIN_POLICY__SESSION_IDLE_TIMEOUT", "9h")],
+            "policy.session_idle_timeout",
+        );
+        refused(&[("PIN_HASHING__MEMORY_KIB", "1")], "hashing");
+        refused(&[("PIN_NO_SUCH_KEY", "1")], "no_such_key");
+        refused(
+            &[("PIN_DATABASE__MAX_CONNECTIONS", "0")],
+            "database.max_connections",
+        );
+    }
+
+    #[test]
+    fn callers_are_checked() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            "[[callers]]\nid = \"portal\"\ntoken_sha256 = \"abc\"\nroles = [\"portal\"]\n",
+        )
+        .unwrap();
+        let error = format!(
+            "{:#}",
+            Config::load(Some(file.path()), env(&[])).unwrap_err()
+        );
+        assert!(error.contains("callers[0].token_sha256"), "{error}");
+        std::fs::write(
+            file.path(),
+            "[[callers]]\nid = \"portal\"\ntoken_sha256 = \"abc\"\nroles = [\"janitor\"]\n",
+        )
+        .unwrap();
+        let error = format!(
+            "{:#}",
+            Config::load(Some(file.path()), env(&[])).unwrap_err()
+        );
+        assert!(error.contains("janitor"), "{error}");
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("90d"), Ok(Duration::days(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::hours(2)));
+        assert!(parse_duration("90").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+}

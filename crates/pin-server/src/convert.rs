@@ -1,0 +1,154 @@
+//! Conversions between protobuf messages and domain values. This is the only module that
+//! knows both; handlers call these and never look inside a message themselves.
+
+use pin_domain::{Category, CodiceFiscale, Person, PersonProblem, RawPerson, Sex, format_date};
+use pin_proto::v1 as pb;
+use prost_types::Timestamp;
+use time::OffsetDateTime;
+
+use crate::error::{ServiceError, Violation};
+
+/// The protobuf name of a category, as the domain parses it; empty for unset values.
+fn category_name(value: i32) -> &'static str {
+    match pb::Category::try_from(value) {
+        Ok(pb::Category::Pensioner) => "PENSIONER",
+        Ok(pb::Category::PrivateSectorWorker) => "PRIVATE_SECTOR_WORKER",
+        Ok(pb::Category::PublicSectorEmployee) => "PUBLIC_SECTOR_EMPLOYEE",
+        Ok(pb::Category::SelfEmployed) => "SELF_EMPLOYED",
+        Ok(pb::Category::Intermediary) => "INTERMEDIARY",
+        Ok(pb::Category::Unspecified) | Err(_) => "",
+    }
+}
+
+fn category_to_pb(category: Category) -> pb::Category {
+    match category {
+        Category::Pensioner => pb::Category::Pensioner,
+        Category::PrivateSectorWorker => pb::Category::PrivateSectorWorker,
+        Category::PublicSectorEmployee => pb::Category::PublicSectorEmployee,
+        Category::SelfEmployed => pb::Category::SelfEmployed,
+        Category::Intermediary => pb::Category::Intermediary,
+    }
+}
+
+fn sex_code(value: i32) -> &'static str {
+    match pb::Sex::try_from(value) {
+        Ok(pb::Sex::Female) => "F",
+        Ok(pb::Sex::Male) => "M",
+        Ok(pb::Sex::Unspecified) | Err(_) => "",
+    }
+}
+
+fn sex_to_pb(sex: Sex) -> pb::Sex {
+    match sex {
+        Sex::Female => pb::Sex::Female,
+        Sex::Male => pb::Sex::Male,
+    }
+}
+
+/// Reads a registry record into the domain's raw form. Every field is destructured, so a
+/// new field in the contract does not compile until it is handled here.
+pub fn raw_person(person: &pb::Person) -> RawPerson<'_> {
+    let pb::Person {
+        codice_fiscale,
+        family_name,
+        given_name,
+        sex,
+        birth_date,
+        birth_place,
+        residence,
+        health_card,
+        categories,
+    } = person;
+    let (street, number, cap, municipality, province) = match residence {
+        Some(pb::PostalAddress {
+            street,
+            number,
+            cap,
+            municipality,
+            province,
+        }) => (
+            street.as_str(),
+            number.as_str(),
+            cap.as_str(),
+            municipality.as_str(),
+            province.as_str(),
+        ),
+        None => ("", "", "", "", ""),
+    };
+    let (card_number, card_expiry) = match health_card {
+        Some(pb::HealthCard { number, expiry }) => (number.as_str(), expiry.as_str()),
+        None => ("", ""),
+    };
+    RawPerson {
+        codice_fiscale,
+        family_name,
+        given_name,
+        sex: sex_code(*sex),
+        birth_date,
+        birth_place,
+        street,
+        street_number: number,
+        cap,
+        municipality,
+        province,
+        health_card_number: card_number,
+        health_card_expiry: card_expiry,
+        categories: categories.iter().map(|c| category_name(*c)).collect(),
+    }
+}
+
+/// The registry record of a domain person.
+pub fn person_to_pb(person: &Person) -> pb::Person {
+    pb::Person {
+        codice_fiscale: person.codice_fiscale.as_str().to_owned(),
+        family_name: person.family_name.as_str().to_owned(),
+        given_name: person.given_name.as_str().to_owned(),
+        sex: sex_to_pb(person.sex).into(),
+        birth_date: format_date(person.birth_date),
+        birth_place: person.birth_place.as_str().to_owned(),
+        residence: Some(pb::PostalAddress {
+            street: person.residence.street().to_owned(),
+            number: person.residence.number().to_owned(),
+            cap: person.residence.cap().to_owned(),
+            municipality: person.residence.municipality().to_owned(),
+            province: person.residence.province().to_owned(),
+        }),
+        health_card: Some(pb::HealthCard {
+            number: person.health_card.number.as_str().to_owned(),
+            expiry: format_date(person.health_card.expiry),
+        }),
+        categories: person
+            .categories
+            .iter()
+            .map(|c| category_to_pb(*c).into())
+            .collect(),
+    }
+}
+
+/// A domain problem as a protobuf field problem, under `prefix` (e.g. `person.`).
+pub fn problem_to_pb(problem: &PersonProblem) -> pb::FieldProblem {
+    pb::FieldProblem {
+        field: problem.field.clone(),
+        reason: problem.reason.to_owned(),
+        description: problem.description.clone(),
+    }
+}
+
+/// Parses a codice fiscale from request field `field`.
+pub fn codice_fiscale(field: &str, input: &str) -> Result<CodiceFiscale, ServiceError> {
+    CodiceFiscale::parse(input).map_err(|error| {
+        ServiceError::InvalidArgument(vec![Violation::new(
+            field,
+            error.reason(),
+            error.to_string(),
+        )])
+    })
+}
+
+/// A protobuf timestamp of an instant.
+pub fn timestamp(instant: OffsetDateTime) -> Timestamp {
+    Timestamp {
+        seconds: instant.unix_timestamp(),
+        nanos: i32::try_from(instant.nanosecond()).unwrap_or(0),
+    }
+}

@@ -1,0 +1,16 @@
+//! The INPS PIN identity service: configuration, telemetry, start-up and the gRPC handlers.
+//!
+//! Architecture invariant: this is the only crate that knows both protobuf and the domain.
+//! Every conversion between the two lives in [`convert`]; every error becomes a
+//! `tonic::Status` in one place ([`error`]); every RPC's allowed roles are declared in one
+//! table ([`auth::rule`]) and enforced by one layer before any handler runs.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod services;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,49 @@
+//! `pin-server`: the INPS PIN identity service's single binary.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use pin_server::{
+    cli::{self, Cli, Command, RegistryCommand},
+    telemetry,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("pin-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.load_config()?;
+    telemetry::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve => cli::serve(config).await.map(|()| ExitCode::SUCCESS),
+            Command::Migrate => cli::migrate(&config).await.map(|()| ExitCode::SUCCESS),
+            Command::CheckConfig => {
+                cli::check_config(&config);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Registry {
+                command: RegistryCommand::Import { file },
+            } => cli::import(&config, &file).await.map(|all_accepted| {
+                if all_accepted {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }),
+        }
+    })
+}

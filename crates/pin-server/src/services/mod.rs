@@ -1,0 +1,4 @@
+//! The gRPC handlers, one module per service of the contract.
+
+pub mod pending;
+pub mod registry;

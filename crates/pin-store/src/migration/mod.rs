@@ -1,0 +1,19 @@
+//! The schema, as sea-orm-migration migrations, and the [`Migrator`] that applies them.
+//!
+//! Migrations are frozen once released: they name tables and columns as strings instead of
+//! borrowing from the entities, so a later change to an entity cannot rewrite history.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// Applies the crate's migrations in order; see [`crate::db::migrate`].
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

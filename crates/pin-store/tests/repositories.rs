@@ -1,0 +1,195 @@
+//! The repositories on both backends: registry upserts are idempotent and read back as
+//! domain values; credential transitions are stored only over the version they were
+//! decided from.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestDatabase, both_backends};
+use pin_domain::{
+    CodiceFiscale, Credential, CredentialState, Event, HashParams, Holder, IssuedVia, Level,
+    Person, PinHasher, Policy, PolicySettings, RawPerson, RevocationReason,
+};
+use pin_store::{
+    StoreError,
+    repo::{
+        credentials,
+        persons::{self, Upserted},
+    },
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use time::{Duration, OffsetDateTime, macros::datetime};
+
+const T0: OffsetDateTime = datetime!(2026-11-23 10:00:00.123 UTC);
+
+fn mario(street: &str) -> Person {
+    Person::parse(&RawPerson {
+        codice_fiscale: "RSSMRA85T10A562S",
+        family_name: "Rossi",
+        given_name: "Mario",
+        sex: "M",
+        birth_date: "1985-12-10",
+        birth_place: "A562",
+        street,
+        street_number: "10",
+        cap: "00184",
+        municipality: "Roma",
+        province: "RM",
+        health_card_number: "80380000000000000001",
+        health_card_expiry: "2029-06-30",
+        categories: vec!["PRIVATE_SECTOR_WORKER", "SELF_EMPLOYED"],
+    })
+    .unwrap()
+}
+
+async fn registry_upserts_are_idempotent_and_read_back(database: &TestDatabase) {
+    let db = database.connect_migrated().await;
+    let person = mario("Via Giuseppe Verdi");
+    assert_eq!(
+        persons::upsert(&db, &person, T0).await.unwrap(),
+        Upserted::Inserted
+    );
+    assert_eq!(
+        persons::upsert(&db, &person, T0).await.unwrap(),
+        Upserted::Unchanged
+    );
+    assert_eq!(
+        persons::get(&db, &person.codice_fiscale).await.unwrap(),
+        person
+    );
+    let moved = mario("Via Nazionale");
+    assert_eq!(
+        persons::upsert(&db, &moved, T0).await.unwrap(),
+        Upserted::Updated
+    );
+    assert_eq!(
+        persons::get(&db, &person.codice_fiscale).await.unwrap(),
+        moved
+    );
+    let unknown = CodiceFiscale::parse("BNCNNA50C55F205G").unwrap();
+    assert!(matches!(
+        persons::get(&db, &unknown).await,
+        Err(StoreError::NotFound { entity: "person" })
+    ));
+}
+both_backends!(registry_upserts_are_idempotent_and_read_back);
+
+fn policy() -> Policy {
+    Policy::new(PolicySettings {
+        max_failed_attempts: 5,
+        lock_durations: vec![Duration::minutes(1)],
+        citizen_pin_lifetime: Duration::days(183),
+        intermediary_pin_lifetime: Duration::days(92),
+        initial_pin_lifetime: Duration::days(90),
+        ticket_lifetime: Duration::minutes(10),
+        link_lifetime: Duration::hours(24),
+        code_lifetime: Duration::minutes(15),
+        session_idle_timeout: Duration::minutes(30),
+        session_absolute_timeout: Duration::hours(8),
+        pin_history_depth: 5,
+    })
+    .unwrap()
+}
+
+fn initial_credential() -> Credential {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let params = HashParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let hasher = PinHasher::new(params, &mut rng).unwrap();
+    Credential {
+        holder: Holder::Citizen,
+        level: Level::Ordinary,
+        issued_via: IssuedVia::Online,
+        state: CredentialState::AwaitingFirstAccess {
+            pin: hasher.hash("ABCDEFGHJKMNPQRS", &mut rng).unwrap(),
+            issued_at: T0,
+        },
+    }
+}
+
+async fn credentials_round_trip_through_every_state(database: &TestDatabase) {
+    let db = database.connect_migrated().await;
+    let cf = CodiceFiscale::parse("RSSMRA85T10A562S").unwrap();
+    let stored = credentials::insert(&db, &cf, &initial_credential(), T0)
+        .await
+        .unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(credentials::get(&db, stored.id).await.unwrap(), stored);
+    assert_eq!(
+        credentials::find_current(&db, &cf).await.unwrap(),
+        Some(stored.clone())
+    );
+
+    let upgraded = stored
+        .credential
+        .apply(Event::Upgrade, T0, &policy())
+        .unwrap()
+        .next;
+    let stored = credentials::update(&db, &stored, &upgraded, T0)
+        .await
+        .unwrap();
+    assert_eq!(credentials::get(&db, stored.id).await.unwrap(), stored);
+    assert_eq!(stored.credential.level, Level::Dispositive);
+
+    let later = T0 + Duration::seconds(1);
+    let revoked = stored
+        .credential
+        .apply(
+            Event::Revoke {
+                reason: RevocationReason::ContactCenter,
+            },
+            later,
+            &policy(),
+        )
+        .unwrap()
+        .next;
+    let stored = credentials::update(&db, &stored, &revoked, later)
+        .await
+        .unwrap();
+    assert_eq!(credentials::get(&db, stored.id).await.unwrap(), stored);
+    assert_eq!(credentials::find_current(&db, &cf).await.unwrap(), None);
+}
+both_backends!(credentials_round_trip_through_every_state);
+
+async fn two_transitions_from_the_same_read_cannot_both_win(database: &TestDatabase) {
+    let db = database.connect_migrated().await;
+    let cf = CodiceFiscale::parse("RSSMRA85T10A562S").unwrap();
+    let read = credentials::insert(&db, &cf, &initial_credential(), T0)
+        .await
+        .unwrap();
+    let p = policy();
+    let upgrade = read.credential.apply(Event::Upgrade, T0, &p).unwrap().next;
+    let revoke = read
+        .credential
+        .apply(
+            Event::Revoke {
+                reason: RevocationReason::Online,
+            },
+            T0,
+            &p,
+        )
+        .unwrap()
+        .next;
+    let (a, b) = tokio::join!(
+        credentials::update(&db, &read, &upgrade, T0),
+        credentials::update(&db, &read, &revoke, T0)
+    );
+    let wins = [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count();
+    assert_eq!(
+        wins, 1,
+        "exactly one transition may be stored: {a:?} / {b:?}"
+    );
+    let loser = if a.is_ok() { b } else { a };
+    assert!(matches!(
+        loser,
+        Err(StoreError::Conflict {
+            entity: "credential"
+        })
+    ));
+    assert_eq!(credentials::get(&db, read.id).await.unwrap().version, 2);
+}
+both_backends!(two_transitions_from_the_same_read_cannot_both_win);
