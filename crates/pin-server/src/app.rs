@@ -162,6 +162,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let policy = config.policy.build()?;
     let (callers, dev_token_path) = callers(&config)?;
     let db = database(&config, config.database.auto_migrate).await?;
+    if !config.listen.ip().is_loopback() && config.database_url().starts_with("sqlite:") {
+        tracing::warn!(
+            "serving beyond loopback on the embedded SQLite database: replicas will not share \
+             state; set database_url (PIN_DATABASE_URL) to PostgreSQL in production"
+        );
+    }
     let state = AppState {
         db,
         policy: Arc::new(policy),
@@ -209,12 +215,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build reflection v1")?;
     // grpcurl 1.8 speaks only the v1alpha reflection protocol.
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .context("cannot build reflection v1alpha")?;
 
