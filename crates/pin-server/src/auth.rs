@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn every_rpc_of_the_contract_declares_its_roles() {
         let rpcs = contract_rpcs();
-        assert!(rpcs.len() > 40, "{rpcs:?}");
+        assert!(rpcs.contains(&"/inps.pin.v1.RegistryService/GetPerson".to_owned()));
         for rpc in rpcs {
             assert!(
                 rule(&rpc).is_some_and(|r| !r.roles.is_empty()),
