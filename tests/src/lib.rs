@@ -5,6 +5,8 @@
 // Test support: a failure to set a test up is the test failing, with the message given.
 #![allow(clippy::expect_used)]
 
+pub mod citizen;
+
 use std::{net::SocketAddr, path::Path};
 
 use pin_proto::v1 as pb;
@@ -31,7 +33,8 @@ pub struct TestApp {
     /// A connected channel.
     pub channel: Channel,
     server: Option<RunningServer>,
-    _database: TestDatabase,
+    /// The database it owns, dropped with it.
+    pub database: Option<TestDatabase>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -41,11 +44,25 @@ pub fn token(role: &str) -> String {
 }
 
 /// The configuration of a test server: port 0, its own data folder and database, cheap
-/// hashing, and one caller per role.
+/// hashing, no mailbox worker (tests lease deliveries themselves), and one caller per role.
 pub fn test_config(database_url: &str, data_dir: &Path) -> anyhow::Result<Config> {
+    test_config_with(database_url, data_dir, &[])
+}
+
+/// Overrides of a test configuration, as `PIN_*` environment variables would give them,
+/// e.g. `("PIN_POLICY__MAX_FAILED_ATTEMPTS", "3")`.
+pub type Overrides<'a> = &'a [(&'a str, &'a str)];
+
+/// [`test_config`] with overrides.
+pub fn test_config_with(
+    database_url: &str,
+    data_dir: &Path,
+    overrides: Overrides<'_>,
+) -> anyhow::Result<Config> {
     let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndata_dir = {data_dir:?}\ndatabase_url = {database_url:?}\n\
-         [hashing]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n",
+         [hashing]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n\
+         [mailbox]\nenabled = false\n",
     );
     for role in ROLES {
         toml.push_str(&format!(
@@ -55,14 +72,37 @@ pub fn test_config(database_url: &str, data_dir: &Path) -> anyhow::Result<Config
     }
     let file = data_dir.join("pin-server.toml");
     std::fs::write(&file, toml)?;
-    Config::load(Some(&file), std::iter::empty())
+    Config::load(
+        Some(&file),
+        overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
 }
 
 /// Starts a server on a fresh database of `backend`.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Starts a server on a fresh database of `backend` with extra configuration.
+pub async fn spawn_app_with(backend: Backend, extra: Overrides<'_>) -> TestApp {
     let database = TestDatabase::new(backend).await;
+    spawn_on(database, extra).await
+}
+
+/// Starts a server that owns a fresh test database.
+pub async fn spawn_on(database: TestDatabase, extra: Overrides<'_>) -> TestApp {
+    let mut app = spawn_sharing(&database.url, extra).await;
+    app.database = Some(database);
+    app
+}
+
+/// Starts a server on a database that others may share (a replica).
+pub async fn spawn_sharing(database_url: &str, extra: Overrides<'_>) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary folder");
-    let config = test_config(&database.url, data_dir.path()).expect("test configuration");
+    let config =
+        test_config_with(database_url, data_dir.path(), extra).expect("test configuration");
     let server = pin_server::app::start(config).await.expect("server starts");
     let addr = server.local_addr;
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -74,7 +114,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         addr,
         channel,
         server: Some(server),
-        _database: database,
+        database: None,
         _data_dir: data_dir,
     }
 }

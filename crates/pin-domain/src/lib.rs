@@ -11,6 +11,7 @@
 //! clock (`now` is an argument) and never draws randomness itself (an `impl CryptoRng` is
 //! an argument).
 
+pub mod catalog;
 pub mod credential;
 pub mod hashing;
 pub mod person;
@@ -18,6 +19,9 @@ pub mod policy;
 pub mod throttle;
 pub mod types;
 
+pub use catalog::{
+    Action, CatalogError, Decision, DenyReason, Entitlement, ServiceCatalog, ServiceEntry,
+};
 pub use credential::{
     Credential, CredentialState, Effect, Event, Holder, IssuedVia, Level, Refusal,
     RevocationReason, Status, TicketClaim, TicketPurpose, Transition,

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use pin_domain::OpaqueToken;
+use pin_domain::{OpaqueToken, PinHasher};
 use pin_proto::v1::{
     audit_service_server::AuditServiceServer,
     authentication_service_server::AuthenticationServiceServer,
@@ -31,7 +31,11 @@ use tonic_health::ServingStatus;
 use crate::{
     auth::{AuthLayer, Callers, Role, token_sha256_hex},
     config::Config,
-    services::{pending::NotYetBuilt, registry::RegistryApi},
+    hashing_pool::HashingPool,
+    services::{
+        audit::AuditApi, authentication::AuthenticationApi, authorization::AuthorizationApi,
+        delivery::DeliveryApi, issuance::IssuanceApi, pending::NotYetBuilt, registry::RegistryApi,
+    },
     state::AppState,
 };
 
@@ -161,6 +165,15 @@ fn service_name<S: NamedService>(_: &S) -> &'static str {
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let policy = config.policy.build()?;
     let (callers, dev_token_path) = callers(&config)?;
+    let catalog = crate::catalog::load(config.catalog_file.as_deref())?;
+    let mut rng = ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng)
+        .context("the operating system gave no randomness")?;
+    let hasher = PinHasher::new(config.hashing.params(), &mut rng).context("hashing")?;
+    let workers = config
+        .hashing
+        .workers
+        .unwrap_or_else(HashingPool::default_workers);
+    let hashing = HashingPool::new(hasher, workers)?;
     let db = database(&config, config.database.auto_migrate).await?;
     if !config.listen.ip().is_loopback() && config.database_url().starts_with("sqlite:") {
         tracing::warn!(
@@ -171,6 +184,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let state = AppState {
         db,
         policy: Arc::new(policy),
+        hashing,
+        catalog: Arc::new(catalog),
+        rng: Arc::new(std::sync::Mutex::new(rng)),
     };
 
     let listener = TcpListener::bind(config.listen)
@@ -179,17 +195,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
 
     let registry = RegistryServiceServer::new(RegistryApi::new(state.clone()));
-    let issuance = IssuanceServiceServer::new(NotYetBuilt);
+    let issuance = IssuanceServiceServer::new(IssuanceApi::new(state.clone()));
     let callback = CallbackServiceServer::new(NotYetBuilt);
-    let authentication = AuthenticationServiceServer::new(NotYetBuilt);
-    let authorization = AuthorizationServiceServer::new(NotYetBuilt);
+    let authentication = AuthenticationServiceServer::new(AuthenticationApi::new(state.clone()));
+    let authorization = AuthorizationServiceServer::new(AuthorizationApi::new(state.clone()));
     let upgrade = UpgradeServiceServer::new(NotYetBuilt);
     let recovery = RecoveryServiceServer::new(NotYetBuilt);
     let contacts = ContactsServiceServer::new(NotYetBuilt);
     let revocation = RevocationServiceServer::new(NotYetBuilt);
-    let delivery = DeliveryServiceServer::new(NotYetBuilt);
+    let delivery = DeliveryServiceServer::new(DeliveryApi::new(state.clone()));
     let events = EventServiceServer::new(NotYetBuilt);
-    let audit = AuditServiceServer::new(NotYetBuilt);
+    let audit = AuditServiceServer::new(AuditApi::new(state.clone()));
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     let names = [
@@ -246,10 +262,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .add_service(events)
         .add_service(audit);
 
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let mailbox = config.mailbox_enabled().then(|| {
+        let root = config.data_dir.join("mailbox");
+        tracing::warn!(folder = %root.display(), "development mailbox on: deliveries are written to files");
+        crate::mailbox::spawn(state.clone(), root, workers_stopped)
+    });
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown_rx.await;
+            let _ = stop_workers.send(true);
+            if let Some(mailbox) = mailbox {
+                let _ = mailbox.await;
+            }
             // Tell load balancers first, then stop accepting calls.
             for name in [""].into_iter().chain(names) {
                 health_reporter

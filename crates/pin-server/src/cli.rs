@@ -43,6 +43,19 @@ pub enum Command {
     },
     /// Load and check the configuration, print a summary and exit.
     CheckConfig,
+    /// Audit trail maintenance.
+    Audit {
+        /// What to do with the trail.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// Audit commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain of the whole trail; exit status 1 if it was tampered with.
+    Verify,
 }
 
 /// Registry commands.
@@ -119,8 +132,15 @@ pub fn check_config(config: &Config) {
     );
     println!("  callers:       {}", config.callers.len());
     println!(
+        "  catalog:       {}",
+        config
+            .catalog_file
+            .as_ref()
+            .map_or("built in".to_owned(), |p| p.display().to_string())
+    );
+    println!(
         "  mailbox:       {}",
-        if config.mailbox.enabled {
+        if config.mailbox_enabled() {
             "enabled"
         } else {
             "disabled"
@@ -243,4 +263,23 @@ pub async fn import(config: &Config, file: &Path) -> anyhow::Result<bool> {
         r.received, r.inserted, r.updated, r.unchanged, r.rejected_count
     );
     Ok(r.rejected_count == 0)
+}
+
+/// Runs `audit verify`: returns whether the chain is intact.
+pub async fn verify_audit(config: &Config) -> anyhow::Result<bool> {
+    let db = app::database(config, false).await?;
+    let report = pin_store::repo::audit::verify(&db).await?;
+    for problem in &report.problems {
+        eprintln!("audit chain: {problem:?}");
+    }
+    println!(
+        "{} audit records checked: {}",
+        report.records,
+        if report.is_intact() {
+            "the chain is intact"
+        } else {
+            "THE CHAIN IS BROKEN"
+        }
+    );
+    Ok(report.is_intact())
 }

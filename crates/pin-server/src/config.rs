@@ -45,6 +45,9 @@ pub struct Config {
     /// The local-folder delivery worker (development only).
     #[serde(default)]
     pub mailbox: MailboxConfig,
+    /// A service catalog file (TOML); the catalog shipped in the binary when unset.
+    #[serde(default)]
+    pub catalog_file: Option<PathBuf>,
     /// The calling services and their roles. Empty means "create a development caller".
     #[serde(default)]
     pub callers: Vec<CallerConfig>,
@@ -113,6 +116,8 @@ pub struct HashingConfig {
     pub iterations: u32,
     /// Lanes.
     pub parallelism: u32,
+    /// Hashing threads; the number of cores when unset.
+    pub workers: Option<usize>,
 }
 
 impl Default for HashingConfig {
@@ -121,6 +126,7 @@ impl Default for HashingConfig {
             memory_kib: 19_456,
             iterations: 2,
             parallelism: 1,
+            workers: None,
         }
     }
 }
@@ -220,8 +226,9 @@ impl PolicyConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailboxConfig {
-    /// Write each delivery as a file under `<data_dir>/mailbox/<channel>/`. Development only.
-    pub enabled: bool,
+    /// Write each delivery as a file under `<data_dir>/mailbox/<channel>/`. Development
+    /// only; when unset, on exactly when the server listens on loopback.
+    pub enabled: Option<bool>,
 }
 
 /// A calling service.
@@ -313,6 +320,10 @@ impl Config {
     /// Checks what serde cannot: values that depend on each other.
     fn check(&self) -> anyhow::Result<()> {
         self.policy.build()?;
+        if self.hashing.workers == Some(0) {
+            bail!("hashing.workers must be at least 1");
+        }
+        crate::catalog::load(self.catalog_file.as_deref())?;
         if !(1..=1024).contains(&self.database.max_connections) {
             bail!("database.max_connections must be between 1 and 1024");
         }
@@ -339,6 +350,13 @@ impl Config {
             bail!("callers: id {:?} appears twice", pair[0]);
         }
         Ok(())
+    }
+
+    /// Whether the development mailbox worker runs.
+    pub fn mailbox_enabled(&self) -> bool {
+        self.mailbox
+            .enabled
+            .unwrap_or_else(|| self.listen.ip().is_loopback())
     }
 
     /// The database URL, defaulting to a SQLite file in the data folder.

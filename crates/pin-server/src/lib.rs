@@ -7,10 +7,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod deadline;
 pub mod error;
+pub mod hashing_pool;
+pub mod mailbox;
 pub mod services;
 pub mod state;
 pub mod telemetry;

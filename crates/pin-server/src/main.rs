@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use pin_server::{
-    cli::{self, Cli, Command, RegistryCommand},
+    cli::{self, AuditCommand, Cli, Command, RegistryCommand},
     telemetry,
 };
 
@@ -35,6 +35,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli::check_config(&config);
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => cli::verify_audit(&config).await.map(|intact| {
+                if intact {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }),
             Command::Registry {
                 command: RegistryCommand::Import { file },
             } => cli::import(&config, &file).await.map(|all_accepted| {

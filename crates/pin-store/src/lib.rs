@@ -16,4 +16,4 @@ pub mod testing;
 pub use db::{PoolOptions, backend_name, begin_write, connect, connect_with, migrate};
 pub use error::{ClassifyDbErr, StoreError, is_unique_violation, is_write_conflict};
 pub use migration::Migrator;
-pub use sea_orm::DatabaseConnection;
+pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionSession};

@@ -291,6 +291,7 @@ async fn every_table_stores_and_returns_a_full_row(database: &TestDatabase) {
             purpose: "FIRST_ACCESS".to_owned(),
             cf: CF.to_owned(),
             credential_id: credential.id,
+            bound_to: T0 - 5,
             created_at: T0,
             expires_at: T0 + 600_000,
             used_at: Some(T0 + 11),

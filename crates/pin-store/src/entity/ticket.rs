@@ -14,6 +14,9 @@ pub struct Model {
     pub purpose: String,
     pub cf: String,
     pub credential_id: i64,
+    /// The `issued_at` (first access) or `pin_set_at` (renewal) of the PIN the ticket was
+    /// issued for: the ticket dies when that PIN changes.
+    pub bound_to: i64,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,

@@ -160,6 +160,7 @@ fn tables() -> Vec<TableCreateStatement> {
             .col(code("purpose"))
             .col(cf("cf"))
             .col(big_integer("credential_id"))
+            .col(at("bound_to"))
             .col(at("created_at"))
             .col(at("expires_at"))
             .col(at_null("used_at"))

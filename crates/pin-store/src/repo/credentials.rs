@@ -13,7 +13,10 @@ use time::OffsetDateTime;
 use super::{corrupt, from_millis, to_millis};
 use crate::{
     StoreError,
-    entity::credential::{self, Column, Model},
+    entity::{
+        credential::{self, Column, Model},
+        pin_history,
+    },
     error::ClassifyDbErr,
 };
 
@@ -299,4 +302,63 @@ pub async fn update(
         version: model.version,
         credential: next.clone(),
     })
+}
+
+/// Serialises changes to one person's credentials across processes, for the rest of the
+/// transaction: PostgreSQL takes a transaction-level advisory lock on the codice fiscale;
+/// SQLite needs nothing, its write transactions (`begin_write`) already run one at a time.
+/// Used wherever "at most one live credential per person" must hold.
+pub async fn lock_person(txn: &impl ConnectionTrait, cf: &CodiceFiscale) -> Result<(), StoreError> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            [cf.as_str().into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Remembers a PIN just set, so a later change can refuse to reuse it.
+pub async fn record_pin(
+    db: &impl ConnectionTrait,
+    credential_id: i64,
+    cf: &CodiceFiscale,
+    pin: &PinHash,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    use sea_orm::ActiveValue::Set;
+    pin_history::ActiveModel {
+        credential_id: Set(credential_id),
+        cf: Set(cf.as_str().to_owned()),
+        pin_hash: Set(pin.as_str().to_owned()),
+        set_at: Set(to_millis(now)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .classify("pin history")?;
+    Ok(())
+}
+
+/// The hashes of the person's last `depth` PINs, newest first.
+pub async fn recent_pins(
+    db: &impl ConnectionTrait,
+    cf: &CodiceFiscale,
+    depth: u64,
+) -> Result<Vec<PinHash>, StoreError> {
+    use sea_orm::QuerySelect;
+    let rows = pin_history::Entity::find()
+        .filter(pin_history::Column::Cf.eq(cf.as_str()))
+        .order_by_desc(pin_history::Column::Id)
+        .limit(depth)
+        .all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            PinHash::parse(&row.pin_hash)
+                .map_err(|_| corrupt("pin history", "not a PHC string").into())
+        })
+        .collect()
 }

@@ -1,8 +1,17 @@
 //! Repositories: the only code that reads and writes rows. They take and return domain
 //! values (`impl From<row> for domain` style), so no caller ever sees a `Model`.
 
+pub mod audit;
+pub mod callbacks;
+pub mod contacts;
 pub mod credentials;
+pub mod held;
+pub mod idempotency;
+pub mod outbox;
 pub mod persons;
+pub mod sessions;
+pub mod throttle;
+pub mod tickets;
 
 use sea_orm::DbErr;
 use time::OffsetDateTime;

@@ -1,0 +1,60 @@
+//! Applications filed with an ordinary PIN, held until the PIN becomes dispositive.
+
+use pin_domain::{CodiceFiscale, ServiceId};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use time::OffsetDateTime;
+
+use super::{from_millis, to_millis};
+use crate::{
+    StoreError,
+    entity::held_application::{self, Column},
+    error::ClassifyDbErr,
+};
+
+/// A held application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Whose.
+    pub cf: String,
+    /// When it was first filed: deadlines stopped running then.
+    pub filed_at: OffsetDateTime,
+}
+
+/// Holds the application `reference` of `service`, once: asking again returns the first
+/// filing. `Conflict` if the reference is already held for another person.
+pub async fn hold(
+    db: &impl ConnectionTrait,
+    cf: &CodiceFiscale,
+    service: &ServiceId,
+    reference: &str,
+    now: OffsetDateTime,
+) -> Result<Held, StoreError> {
+    held_application::Entity::insert(held_application::ActiveModel {
+        cf: Set(cf.as_str().to_owned()),
+        service_id: Set(service.as_str().to_owned()),
+        application_ref: Set(reference.to_owned()),
+        filed_at: Set(to_millis(now)),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([Column::ServiceId, Column::ApplicationRef])
+    .exec(db)
+    .await
+    .classify("held application")?;
+    let row = held_application::Entity::find()
+        .filter(Column::ServiceId.eq(service.as_str()))
+        .filter(Column::ApplicationRef.eq(reference))
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound {
+            entity: "held application",
+        })?;
+    if row.cf != cf.as_str() {
+        return Err(StoreError::Conflict {
+            entity: "held application",
+        });
+    }
+    Ok(Held {
+        cf: row.cf,
+        filed_at: from_millis(row.filed_at)?,
+    })
+}

@@ -1,0 +1,238 @@
+//! The delivery outbox drained by the sending worker.
+//!
+//! A delivery's body is stored with a `{secret}` placeholder and its secret apart, so the
+//! secret can be erased when the delivery is acknowledged while the text stays readable.
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionSession, TransactionTrait,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+};
+use time::{Duration, OffsetDateTime};
+
+use super::{from_millis, to_millis};
+use crate::{
+    StoreError,
+    db::begin_write,
+    entity::delivery::{self, Column, Model},
+    error::ClassifyDbErr,
+};
+
+/// The placeholder a body carries where the secret goes.
+pub const SECRET_PLACEHOLDER: &str = "{secret}";
+
+/// A delivery to queue.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// Whom it concerns.
+    pub cf: String,
+    /// The credential it belongs to, if any.
+    pub credential_id: Option<i64>,
+    /// `SMS`, `EMAIL`, `PEC` or `POST`.
+    pub channel: &'static str,
+    /// Number, address, or postal address lines.
+    pub recipient: String,
+    /// `PIN_FIRST_HALF`, `PIN_SECOND_HALF`, ….
+    pub purpose: &'static str,
+    /// Subject line.
+    pub subject: String,
+    /// Text with [`SECRET_PLACEHOLDER`] where the secret goes.
+    pub body: String,
+    /// The secret, readable until the delivery is acknowledged.
+    pub secret: Option<String>,
+}
+
+/// A leased delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeasedDelivery {
+    /// Row id.
+    pub id: i64,
+    /// Whom it concerns.
+    pub cf: String,
+    /// The credential it belongs to.
+    pub credential_id: Option<i64>,
+    /// Channel.
+    pub channel: String,
+    /// Recipient.
+    pub recipient: String,
+    /// Purpose.
+    pub purpose: String,
+    /// Subject line.
+    pub subject: String,
+    /// The text with the secret in place.
+    pub body: String,
+    /// The secret alone.
+    pub secret: String,
+    /// When the lease ends.
+    pub leased_until: OffsetDateTime,
+    /// Leases so far, this one included.
+    pub attempts: u32,
+}
+
+/// Queues a delivery (inside the caller's transaction).
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    delivery: NewDelivery,
+    now: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    // The subject travels as the first line of the stored body.
+    let body = format!("{}\n{}", delivery.subject, delivery.body);
+    let row = delivery::ActiveModel {
+        cf: Set(delivery.cf),
+        credential_id: Set(delivery.credential_id),
+        channel: Set(delivery.channel.to_owned()),
+        recipient: Set(delivery.recipient),
+        purpose: Set(delivery.purpose.to_owned()),
+        body: Set(body),
+        secret: Set(delivery.secret),
+        status: Set("PENDING".to_owned()),
+        attempts: Set(0),
+        created_at: Set(to_millis(now)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .classify("delivery")?;
+    Ok(row.id)
+}
+
+fn leased(row: Model) -> Result<LeasedDelivery, StoreError> {
+    let secret = row.secret.unwrap_or_default();
+    let (subject, body) = row.body.split_once('\n').unwrap_or(("", row.body.as_str()));
+    Ok(LeasedDelivery {
+        id: row.id,
+        cf: row.cf,
+        credential_id: row.credential_id,
+        channel: row.channel,
+        recipient: row.recipient,
+        purpose: row.purpose,
+        subject: subject.to_owned(),
+        body: body.replace(SECRET_PLACEHOLDER, &secret),
+        secret,
+        leased_until: from_millis(row.leased_until.unwrap_or_default())?,
+        attempts: u32::try_from(row.attempts).unwrap_or(0),
+    })
+}
+
+/// Leases up to `max` deliveries of `channel`: pending ones, and leased ones whose lease
+/// ran out, oldest first. Concurrent workers never lease the same delivery.
+pub async fn lease<C>(
+    db: &C,
+    channel: &str,
+    max: u64,
+    lease: Duration,
+    owner: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<LeasedDelivery>, StoreError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let now_ms = to_millis(now);
+    let until = to_millis(now + lease);
+    let txn = begin_write(db).await?;
+    let mut select = delivery::Entity::find()
+        .filter(Column::Channel.eq(channel))
+        .filter(
+            Condition::any().add(Column::Status.eq("PENDING")).add(
+                Condition::all()
+                    .add(Column::Status.eq("LEASED"))
+                    .add(Column::LeasedUntil.lte(now_ms)),
+            ),
+        )
+        .order_by_asc(Column::Id)
+        .limit(max);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let rows = select.all(&txn).await?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    if !ids.is_empty() {
+        delivery::Entity::update_many()
+            .col_expr(Column::Status, Expr::value("LEASED"))
+            .col_expr(Column::LeasedUntil, Expr::value(until))
+            .col_expr(Column::LeaseOwner, Expr::value(owner))
+            .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+            .filter(Column::Id.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+    }
+    let rows = delivery::Entity::find()
+        .filter(Column::Id.is_in(ids))
+        .order_by_asc(Column::Id)
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    rows.into_iter().map(leased).collect()
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckResult {
+    /// Handed to the carrier.
+    Sent,
+    /// Cannot be delivered.
+    Failed,
+}
+
+/// Acknowledges a leased delivery whose lease is still running, erasing its secret.
+/// `NotFound` if unknown; `Conflict` if not leased or the lease ran out. Returns the row
+/// as it was before the acknowledgement (without its secret).
+pub async fn acknowledge(
+    db: &impl ConnectionTrait,
+    id: i64,
+    result: AckResult,
+    failure_reason: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Model, StoreError> {
+    let now_ms = to_millis(now);
+    let status = match result {
+        AckResult::Sent => "SENT",
+        AckResult::Failed => "FAILED",
+    };
+    let updated = delivery::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::Secret, Expr::value(Option::<String>::None))
+        .col_expr(Column::AckedAt, Expr::value(now_ms))
+        .col_expr(
+            Column::FailureReason,
+            Expr::value(failure_reason.map(str::to_owned)),
+        )
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq("LEASED"))
+        .filter(Column::LeasedUntil.gt(now_ms))
+        .exec(db)
+        .await?;
+    let row = delivery::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound { entity: "delivery" })?;
+    if updated.rows_affected == 1 {
+        Ok(row)
+    } else {
+        Err(StoreError::Conflict { entity: "delivery" })
+    }
+}
+
+/// The channel and recipient that carried a credential's first half, as a contact.
+pub async fn first_half_contact(
+    db: &impl ConnectionTrait,
+    credential_id: i64,
+) -> Result<Option<(pin_domain::ContactKind, String)>, StoreError> {
+    let row = delivery::Entity::find()
+        .filter(Column::CredentialId.eq(credential_id))
+        .filter(Column::Purpose.eq("PIN_FIRST_HALF"))
+        .order_by_desc(Column::Id)
+        .one(db)
+        .await?;
+    Ok(row.and_then(|row| {
+        let kind = match row.channel.as_str() {
+            "SMS" => pin_domain::ContactKind::Mobile,
+            "EMAIL" => pin_domain::ContactKind::Email,
+            "PEC" => pin_domain::ContactKind::Pec,
+            _ => return None,
+        };
+        Some((kind, row.recipient))
+    }))
+}

@@ -1,0 +1,279 @@
+//! The whole citizen journey over gRPC, on SQLite and PostgreSQL: registry → online request
+//! → both halves from the outbox → first access → login → authorization → logout; and
+//! expiry with renewal keeping the level.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pin_proto::v1::{
+    self as pb, Action, AuthenticateRequest, AuthorizeRequest, CompleteFirstAccessRequest,
+    Decision, DenyReason, IntrospectSessionRequest, ListAuditEventsRequest, LogoutRequest,
+    RenewExpiredPinRequest, audit_service_client::AuditServiceClient,
+    authenticate_response::Result as Outcome,
+    authentication_service_client::AuthenticationServiceClient,
+    authorization_service_client::AuthorizationServiceClient,
+};
+use pin_tests::{
+    Backend, TestApp, as_role, both_backends,
+    citizen::{MARIO, import_registry, obtain_initial_pin},
+    spawn_app, spawn_app_with,
+};
+use tonic::Code;
+
+async fn authenticate(app: &TestApp, pin: &str) -> Result<Outcome, tonic::Status> {
+    let mut auth = AuthenticationServiceClient::new(app.channel.clone());
+    auth.authenticate(as_role(
+        "portal",
+        AuthenticateRequest {
+            codice_fiscale: MARIO.into(),
+            pin: pin.into(),
+        },
+    ))
+    .await
+    .map(|r| r.into_inner().result.expect("a result"))
+}
+
+async fn authorize(
+    app: &TestApp,
+    session: &str,
+    service: &str,
+    action: Action,
+    reference: &str,
+) -> pb::AuthorizeResponse {
+    let mut authz = AuthorizationServiceClient::new(app.channel.clone());
+    authz
+        .authorize(as_role(
+            "benefits",
+            AuthorizeRequest {
+                session_token: session.into(),
+                service_id: service.into(),
+                action: action.into(),
+                application_reference: reference.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn the_whole_journey_works_over_grpc(backend: Backend) {
+    let app = spawn_app(backend).await;
+    import_registry(&app).await;
+    let initial = obtain_initial_pin(&app).await;
+
+    // First login with the 16 characters (any case) asks for first access.
+    let Outcome::FirstAccessRequired(ticket) =
+        authenticate(&app, &initial.to_lowercase()).await.unwrap()
+    else {
+        panic!("first access expected")
+    };
+    let mut auth = AuthenticationServiceClient::new(app.channel.clone());
+    let done = auth
+        .complete_first_access(as_role(
+            "portal",
+            CompleteFirstAccessRequest {
+                ticket: ticket.ticket.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.new_pin.len(), 8);
+    assert!(done.session.is_some());
+    // The ticket worked once.
+    let again = auth
+        .complete_first_access(as_role(
+            "portal",
+            CompleteFirstAccessRequest {
+                ticket: ticket.ticket,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    // The initial PIN is spent.
+    assert_eq!(
+        authenticate(&app, &initial).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    let Outcome::Session(session) = authenticate(&app, &done.new_pin).await.unwrap() else {
+        panic!("a session expected")
+    };
+    assert_eq!(session.level(), pb::Level::Ordinary);
+    let token = session.session_token;
+
+    let consult = authorize(
+        &app,
+        &token,
+        "estratto-conto-contributivo",
+        Action::Consult,
+        "",
+    )
+    .await;
+    assert_eq!(consult.decision(), Decision::Allow);
+    assert_eq!(consult.codice_fiscale, MARIO);
+    let held = authorize(&app, &token, "naspi", Action::Submit, "NASPI-2026-0001").await;
+    assert_eq!(held.decision(), Decision::Held);
+    let held_again = authorize(&app, &token, "naspi", Action::Submit, "NASPI-2026-0001").await;
+    assert_eq!(
+        held_again.filed_at, held.filed_at,
+        "held once per reference"
+    );
+    let other = authorize(
+        &app,
+        &token,
+        "prestiti-dipendenti-pubblici",
+        Action::Consult,
+        "",
+    )
+    .await;
+    assert_eq!(
+        (other.decision(), other.deny_reason()),
+        (Decision::Deny, DenyReason::CategoryNotEntitled)
+    );
+
+    let introspected = auth
+        .introspect_session(as_role(
+            "benefits",
+            IntrospectSessionRequest {
+                session_token: token.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(introspected.active);
+    assert_eq!(introspected.codice_fiscale, MARIO);
+
+    auth.logout(as_role(
+        "portal",
+        LogoutRequest {
+            session_token: token.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    let after = authorize(
+        &app,
+        &token,
+        "estratto-conto-contributivo",
+        Action::Consult,
+        "",
+    )
+    .await;
+    assert_eq!(
+        (after.decision(), after.deny_reason()),
+        (Decision::Deny, DenyReason::SessionInvalid)
+    );
+    let introspected = auth
+        .introspect_session(as_role(
+            "benefits",
+            IntrospectSessionRequest {
+                session_token: token,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!introspected.active);
+
+    // Everything was audited, in a chain that holds.
+    let mut audit = AuditServiceClient::new(app.channel.clone());
+    let events = audit
+        .list_audit_events(as_role(
+            "admin",
+            ListAuditEventsRequest {
+                codice_fiscale: MARIO.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for action in [
+        "pin.request_online",
+        "delivery.ack",
+        "auth.authenticate",
+        "auth.complete_first_access",
+        "authz.hold",
+        "auth.logout",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    for pair in events.windows(2) {
+        assert!(pair[0].id < pair[1].id);
+    }
+    app.stop().await;
+}
+both_backends!(the_whole_journey_works_over_grpc);
+
+async fn an_expired_pin_is_renewed_with_the_same_level(backend: Backend) {
+    // A PIN that lives three seconds.
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("PIN_POLICY__CITIZEN_PIN_LIFETIME", "3s"),
+            ("PIN_POLICY__INTERMEDIARY_PIN_LIFETIME", "3s"),
+        ],
+    )
+    .await;
+    import_registry(&app).await;
+    let initial = obtain_initial_pin(&app).await;
+    let Outcome::FirstAccessRequired(ticket) = authenticate(&app, &initial).await.unwrap() else {
+        panic!("first access expected")
+    };
+    let mut auth = AuthenticationServiceClient::new(app.channel.clone());
+    let done = auth
+        .complete_first_access(as_role(
+            "portal",
+            CompleteFirstAccessRequest {
+                ticket: ticket.ticket,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Poll, with a deadline, until the PIN has expired.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(250));
+    let renewal = loop {
+        poll.tick().await;
+        match authenticate(&app, &done.new_pin).await.unwrap() {
+            Outcome::RenewalRequired(ticket) => break ticket,
+            Outcome::Session(_) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the PIN never expired"
+                );
+            }
+            Outcome::FirstAccessRequired(_) => panic!("first access again"),
+        }
+    };
+    let renewed = auth
+        .renew_expired_pin(as_role(
+            "portal",
+            RenewExpiredPinRequest {
+                ticket: renewal.ticket,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(renewed.new_pin, done.new_pin);
+    assert_eq!(
+        renewed.session.unwrap().level(),
+        pb::Level::Ordinary,
+        "renewal keeps the level"
+    );
+    let Outcome::Session(session) = authenticate(&app, &renewed.new_pin).await.unwrap() else {
+        panic!("the renewed PIN opens a session")
+    };
+    assert_eq!(session.level(), pb::Level::Ordinary);
+    app.stop().await;
+}
+both_backends!(an_expired_pin_is_renewed_with_the_same_level);
