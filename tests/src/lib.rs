@@ -33,9 +33,9 @@ pub struct TestApp {
     /// A connected channel.
     pub channel: Channel,
     server: Option<RunningServer>,
+    data_dir: tempfile::TempDir,
     /// The database it owns, dropped with it.
     pub database: Option<TestDatabase>,
-    _data_dir: tempfile::TempDir,
 }
 
 /// The bearer token of the test caller holding `role`.
@@ -115,11 +115,16 @@ pub async fn spawn_sharing(database_url: &str, extra: Overrides<'_>) -> TestApp 
         channel,
         server: Some(server),
         database: None,
-        _data_dir: data_dir,
+        data_dir,
     }
 }
 
 impl TestApp {
+    /// The server's data folder (mailbox, development token).
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
     /// Stops the server, letting calls in flight finish.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {

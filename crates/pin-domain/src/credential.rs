@@ -187,6 +187,12 @@ pub enum Event {
         /// Hash of the new PIN.
         new_pin: PinHash,
     },
+    /// The PIN verified with a hash of outdated parameters: store `pin`, a hash of the same
+    /// PIN with the current parameters. Nothing else changes.
+    Rehash {
+        /// The new hash of the same PIN.
+        pin: PinHash,
+    },
     /// Identity verified: the PIN becomes dispositive.
     Upgrade,
     /// Revocation.
@@ -464,6 +470,26 @@ impl Credential {
             }
             (_, Event::ChangePin { .. }) => Err(Refusal::WrongState),
 
+            (CredentialState::AwaitingFirstAccess { issued_at, .. }, Event::Rehash { pin }) => {
+                Ok(moved(
+                    CredentialState::AwaitingFirstAccess {
+                        pin,
+                        issued_at: *issued_at,
+                    },
+                    Effect::None,
+                ))
+            }
+            (CredentialState::Active { pin_set_at, .. }, Event::Rehash { pin }) => Ok(moved(
+                CredentialState::Active {
+                    pin,
+                    pin_set_at: *pin_set_at,
+                },
+                Effect::None,
+            )),
+            (CredentialState::AwaitingActivation { .. }, Event::Rehash { .. }) => {
+                Err(Refusal::WrongState)
+            }
+
             (
                 CredentialState::AwaitingActivation { .. }
                 | CredentialState::AwaitingFirstAccess { .. }
@@ -499,7 +525,11 @@ impl Credential {
             ) => Ok(moved(CredentialState::Superseded { at: now }, Effect::None)),
             (
                 CredentialState::Revoked { .. } | CredentialState::Superseded { .. },
-                Event::Login { .. } | Event::Upgrade | Event::Revoke { .. } | Event::Supersede,
+                Event::Login { .. }
+                | Event::Rehash { .. }
+                | Event::Upgrade
+                | Event::Revoke { .. }
+                | Event::Supersede,
             ) => Err(Refusal::NotLive),
         }
     }

@@ -355,6 +355,44 @@ fn a_pin_change_needs_the_current_pin_and_a_fresh_one() {
 }
 
 #[test]
+fn a_rehash_replaces_only_the_hash() {
+    let rehash = || Event::Rehash { pin: new() };
+    check(
+        active(),
+        rehash(),
+        DAY,
+        Ok((
+            S::Active {
+                pin: new(),
+                pin_set_at: T0,
+            },
+            Effect::None,
+        )),
+    );
+    check(
+        initial(),
+        rehash(),
+        DAY,
+        Ok((
+            S::AwaitingFirstAccess {
+                pin: new(),
+                issued_at: T0,
+            },
+            Effect::None,
+        )),
+    );
+    check(activation(), rehash(), DAY, Err(Refusal::WrongState));
+    check(revoked(), rehash(), DAY, Err(Refusal::NotLive));
+    check(superseded(), rehash(), DAY, Err(Refusal::NotLive));
+    check(
+        initial(),
+        rehash(),
+        Duration::days(90),
+        Err(Refusal::Lapsed),
+    );
+}
+
+#[test]
 fn upgrade_makes_any_live_credential_dispositive_once() {
     for state in [activation(), initial(), active()] {
         let next = credential(state.clone())
@@ -551,7 +589,8 @@ proptest! {
                 Step::Change(a, b) => Event::ChangePin { current_verified: a, recently_used: b, new_pin: new() },
                 Step::Upgrade => Event::Upgrade,
                 Step::Revoke => Event::Revoke { reason: RevocationReason::Online },
-                Step::Supersede | Step::Wait(_) => Event::Supersede,
+                Step::Supersede => Event::Supersede,
+                Step::Wait(_) => Event::Rehash { pin: new() },
             };
             prop_assert!(current.apply(event, now, &p).is_err());
             prop_assert!(current.login_hash().is_none());

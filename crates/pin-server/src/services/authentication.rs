@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 
 use pin_domain::{
     CodiceFiscale, Credential, Effect, Event, Level, OpaqueToken, Pin, Pin8, Refusal, TicketClaim,
-    TicketPurpose, Transition,
+    TicketPurpose, Transition, Verification,
 };
 use pin_proto::v1::{
-    self as pb, AuthenticateRequest, AuthenticateResponse, CompleteFirstAccessRequest,
-    CompleteFirstAccessResponse, IntrospectSessionRequest, IntrospectSessionResponse,
-    LogoutRequest, LogoutResponse, RenewExpiredPinRequest, RenewExpiredPinResponse,
-    authenticate_response::Result as Outcome, authentication_service_server::AuthenticationService,
+    self as pb, AuthenticateRequest, AuthenticateResponse, ChangePinRequest, ChangePinResponse,
+    CompleteFirstAccessRequest, CompleteFirstAccessResponse, IntrospectSessionRequest,
+    IntrospectSessionResponse, LogoutRequest, LogoutResponse, RenewExpiredPinRequest,
+    RenewExpiredPinResponse, authenticate_response::Result as Outcome,
+    authentication_service_server::AuthenticationService,
 };
 use pin_store::{
     StoreError, begin_write,
@@ -162,7 +163,7 @@ impl AuthenticationApi {
             ),
             None => Err(Refusal::WrongPin),
         };
-        let (stored, Transition { effect, .. }) = match (current, decided) {
+        let (mut stored, Transition { effect, .. }) = match (current, decided) {
             (Some(stored), Ok(transition)) => (stored, transition),
             (_, Err(refusal)) => {
                 audit_login(state, context, cf, "FAILED", &format!("{refusal:?}")).await?;
@@ -173,8 +174,30 @@ impl AuthenticationApi {
         throttle::succeeded(&state.db, cf)
             .await
             .map_err(ServiceError::from)?;
+        // Hashed with parameters no longer current: store a new hash of the same PIN.
+        let rehash = match verification {
+            Verification::Match { needs_rehash: true } => Some(
+                state
+                    .hashing
+                    .hash(secret(), deadline)
+                    .await
+                    .map_err(ServiceError::from)?,
+            ),
+            _ => None,
+        };
 
         let txn = begin_write(&state.db).await.map_err(ServiceError::from)?;
+        if let Some(pin) = rehash
+            && let Ok(transition) =
+                stored
+                    .credential
+                    .apply(Event::Rehash { pin }, now, &state.policy)
+        {
+            // Losing a race to a concurrent change is harmless: the next login rehashes.
+            if let Ok(updated) = credentials::update(&txn, &stored, &transition.next, now).await {
+                stored = updated;
+            }
+        }
         let result = match effect {
             Effect::StartSession => {
                 Outcome::Session(open_session(state, &txn, &stored, now).await?)
@@ -319,6 +342,152 @@ impl AuthenticationApi {
     }
 }
 
+impl AuthenticationApi {
+    async fn change(
+        &self,
+        context: &CallContext,
+        session_token: &str,
+        current: Pin,
+        new: Pin8,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<ChangePinResponse, Status> {
+        let state = &self.state;
+        let now = state.now();
+        let invalid_session = || Status::unauthenticated("the session is not valid");
+        let Ok(token) = OpaqueToken::parse(session_token) else {
+            return Err(invalid_session());
+        };
+        let hash = common::sha256_hex(token.expose_secret().as_bytes());
+        let Some(session) =
+            sessions::use_session(&state.db, &hash, now, state.policy.session_idle_timeout())
+                .await
+                .map_err(ServiceError::from)?
+        else {
+            return Err(invalid_session());
+        };
+        let stored = credentials::get(&state.db, session.credential_id)
+            .await
+            .map_err(ServiceError::from)?;
+        if !live_for_session(&stored.credential, now, state) {
+            return Err(invalid_session());
+        }
+        // A wrong current PIN is a guess like any other: counted before verification.
+        if throttle::admit(&state.db, &stored.cf, now, &state.policy)
+            .await
+            .map_err(ServiceError::from)?
+            .is_err()
+        {
+            return Err(authentication_failed());
+        }
+        let current_secret = SecretString::from(current.expose_secret().to_owned());
+        let verified = state
+            .hashing
+            .verify(
+                current_secret,
+                stored.credential.login_hash().cloned(),
+                deadline,
+            )
+            .await
+            .map_err(ServiceError::from)?
+            .matched();
+        let new_secret = || SecretString::from(new.expose_secret().to_owned());
+        let mut recently_used = false;
+        if verified {
+            let depth = u64::try_from(state.policy.pin_history_depth()).unwrap_or(u64::MAX);
+            for old in credentials::recent_pins(&state.db, &stored.cf, depth)
+                .await
+                .map_err(ServiceError::from)?
+            {
+                if state
+                    .hashing
+                    .verify(new_secret(), Some(old), deadline)
+                    .await
+                    .map_err(ServiceError::from)?
+                    .matched()
+                {
+                    recently_used = true;
+                    break;
+                }
+            }
+        }
+        let new_hash = state
+            .hashing
+            .hash(new_secret(), deadline)
+            .await
+            .map_err(ServiceError::from)?;
+        let event = Event::ChangePin {
+            current_verified: verified,
+            recently_used,
+            new_pin: new_hash.clone(),
+        };
+        let transition = match stored.credential.apply(event, now, &state.policy) {
+            Ok(transition) => transition,
+            Err(Refusal::WrongPin) => {
+                audit_login(
+                    state,
+                    context,
+                    &stored.cf,
+                    "FAILED",
+                    "change_pin: wrong current pin",
+                )
+                .await?;
+                return Err(authentication_failed());
+            }
+            Err(Refusal::RecentlyUsed) => {
+                return Err(ServiceError::FailedPrecondition {
+                    reason: "PIN_RECENTLY_USED",
+                    message: format!(
+                        "the new PIN must differ from the last {} PINs",
+                        state.policy.pin_history_depth()
+                    ),
+                }
+                .into());
+            }
+            Err(other) => {
+                return Err(ServiceError::FailedPrecondition {
+                    reason: "PIN_NOT_CHANGEABLE",
+                    message: format!("the PIN cannot be changed now: {other}"),
+                }
+                .into());
+            }
+        };
+        throttle::succeeded(&state.db, &stored.cf)
+            .await
+            .map_err(ServiceError::from)?;
+        let txn = begin_write(&state.db).await.map_err(ServiceError::from)?;
+        let stored = credentials::update(&txn, &stored, &transition.next, now)
+            .await
+            .map_err(ServiceError::from)?;
+        credentials::record_pin(&txn, stored.id, &stored.cf, &new_hash, now)
+            .await
+            .map_err(ServiceError::from)?;
+        let ended = sessions::end_all(&txn, &stored.cf, Some(session.id), "PIN_CHANGED", now)
+            .await
+            .map_err(ServiceError::from)?;
+        Audit {
+            context,
+            action: "auth.change_pin",
+            cf: Some(stored.cf.as_str()),
+            outcome: "OK",
+            request_id: None,
+            details: BTreeMap::from([("other_sessions_ended".to_owned(), ended.to_string())]),
+        }
+        .append(&txn, now)
+        .await
+        .map_err(ServiceError::from)?;
+        txn.commit()
+            .await
+            .map_err(|e| ServiceError::from(StoreError::from(e)))?;
+        Ok(ChangePinResponse {
+            pin_expires_at: stored
+                .credential
+                .pin_expires_at(&state.policy)
+                .map(timestamp),
+            other_sessions_ended: u32::try_from(ended).unwrap_or(u32::MAX),
+        })
+    }
+}
+
 /// The contact that carried the first half delivered a secret the holder has now used:
 /// it is proven. The other contacts stay unverified until their holder verifies them.
 async fn prove_first_half_contact(
@@ -384,6 +553,27 @@ impl AuthenticationService for AuthenticationApi {
             new_pin: pin.expose_secret().to_owned(),
             session: Some(session),
         }))
+    }
+
+    async fn change_pin(
+        &self,
+        request: Request<ChangePinRequest>,
+    ) -> Result<Response<ChangePinResponse>, Status> {
+        let context = context(&request)?;
+        let deadline = deadline_of(&request);
+        let ChangePinRequest {
+            session_token,
+            current_pin,
+            new_pin,
+        } = request.into_inner();
+        let current = Pin::parse(&current_pin).map_err(|error| {
+            ServiceError::invalid("current_pin", error.reason(), error.to_string())
+        })?;
+        let new = Pin8::parse(&new_pin)
+            .map_err(|error| ServiceError::invalid("new_pin", error.reason(), error.to_string()))?;
+        self.change(&context, &session_token, current, new, deadline)
+            .await
+            .map(Response::new)
     }
 
     async fn introspect_session(
