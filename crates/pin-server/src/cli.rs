@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::{
     app,
     config::Config,
-    services::registry::{RecordOutcome, Tally, upsert_record},
+    services::registry::{Loader, RecordOutcome, Tally, upsert_record},
 };
 
 /// The INPS PIN identity service.
@@ -220,6 +220,10 @@ pub async fn import(config: &Config, file: &Path) -> anyhow::Result<bool> {
     let reader = BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
+    let loader = Loader {
+        caller_id: "cli".to_owned(),
+        actor_kind: pin_store::repo::audit::ActorKind::System,
+    };
     let mut tally = Tally::default();
     let mut index = 0u32;
     for (number, line) in reader.lines().enumerate() {
@@ -230,7 +234,7 @@ pub async fn import(config: &Config, file: &Path) -> anyhow::Result<bool> {
         let now = time::OffsetDateTime::now_utc();
         let (cf, outcome) = match serde_json::from_str::<PersonLine>(&line) {
             Ok(record) => {
-                let outcome = upsert_record(&db, &record.raw(), now).await?;
+                let outcome = upsert_record(&db, &record.raw(), now, &loader).await?;
                 (record.codice_fiscale.clone(), outcome)
             }
             Err(error) => (

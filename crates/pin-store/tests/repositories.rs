@@ -13,6 +13,7 @@ use pin_domain::{
 use pin_store::{
     StoreError,
     repo::{
+        audit::{self, ActorKind, NewAuditRecord},
         credentials,
         persons::{self, Upserted},
     },
@@ -43,15 +44,30 @@ fn mario(street: &str) -> Person {
     .unwrap()
 }
 
-async fn registry_upserts_are_idempotent_and_read_back(database: &TestDatabase) {
+fn audit_record() -> NewAuditRecord {
+    NewAuditRecord {
+        at: T0,
+        caller_id: "test".to_owned(),
+        actor_kind: ActorKind::Caller,
+        actor_id: "test".to_owned(),
+        action: "registry.upsert".to_owned(),
+        cf: None,
+        outcome: String::new(),
+        request_id: None,
+        details: Default::default(),
+    }
+}
+
+async fn registry_upserts_are_idempotent_audited_and_read_back(database: &TestDatabase) {
     let db = database.connect_migrated().await;
     let person = mario("Via Giuseppe Verdi");
+    let a = audit_record();
     assert_eq!(
-        persons::upsert(&db, &person, T0).await.unwrap(),
+        persons::upsert(&db, &person, T0, &a).await.unwrap(),
         Upserted::Inserted
     );
     assert_eq!(
-        persons::upsert(&db, &person, T0).await.unwrap(),
+        persons::upsert(&db, &person, T0, &a).await.unwrap(),
         Upserted::Unchanged
     );
     assert_eq!(
@@ -60,12 +76,27 @@ async fn registry_upserts_are_idempotent_and_read_back(database: &TestDatabase) 
     );
     let moved = mario("Via Nazionale");
     assert_eq!(
-        persons::upsert(&db, &moved, T0).await.unwrap(),
+        persons::upsert(&db, &moved, T0, &a).await.unwrap(),
         Upserted::Updated
     );
     assert_eq!(
         persons::get(&db, &person.codice_fiscale).await.unwrap(),
         moved
+    );
+    let query = audit::AuditQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let outcomes: Vec<String> = audit::list(&db, &query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["INSERTED", "UPDATED"],
+        "an identical record is not a change"
     );
     let unknown = CodiceFiscale::parse("BNCNNA50C55F205G").unwrap();
     assert!(matches!(
@@ -73,7 +104,7 @@ async fn registry_upserts_are_idempotent_and_read_back(database: &TestDatabase) 
         Err(StoreError::NotFound { entity: "person" })
     ));
 }
-both_backends!(registry_upserts_are_idempotent_and_read_back);
+both_backends!(registry_upserts_are_idempotent_audited_and_read_back);
 
 fn policy() -> Policy {
     Policy::new(PolicySettings {

@@ -6,7 +6,10 @@ use pin_proto::v1::{
     registry_service_server::RegistryService,
 };
 use pin_store::DatabaseConnection;
-use pin_store::repo::persons::{self, Upserted};
+use pin_store::repo::{
+    audit::{ActorKind, NewAuditRecord},
+    persons::{self, Upserted},
+};
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -24,16 +27,40 @@ pub enum RecordOutcome {
     Rejected(Vec<PersonProblem>),
 }
 
-/// Validates and stores one record: the path shared by the RPC and the file import.
+/// Who loads the registry, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    /// The calling service (or `cli` for the file import).
+    pub caller_id: String,
+    /// The actor: the caller, or the system for the command line.
+    pub actor_kind: ActorKind,
+}
+
+/// Validates and stores one record: the path shared by the RPC and the file import. A
+/// change is audited in the same transaction.
 pub async fn upsert_record(
     db: &DatabaseConnection,
     raw: &RawPerson<'_>,
     now: OffsetDateTime,
+    loader: &Loader,
 ) -> Result<RecordOutcome, ServiceError> {
     match Person::parse(raw) {
-        Ok(person) => Ok(RecordOutcome::Stored(
-            persons::upsert(db, &person, now).await?,
-        )),
+        Ok(person) => {
+            let audit = NewAuditRecord {
+                at: now,
+                caller_id: loader.caller_id.clone(),
+                actor_kind: loader.actor_kind,
+                actor_id: loader.caller_id.clone(),
+                action: "registry.upsert".to_owned(),
+                cf: None,
+                outcome: String::new(),
+                request_id: None,
+                details: Default::default(),
+            };
+            Ok(RecordOutcome::Stored(
+                persons::upsert(db, &person, now, &audit).await?,
+            ))
+        }
         Err(problems) => Ok(RecordOutcome::Rejected(problems)),
     }
 }
@@ -89,6 +116,10 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<UpsertPersonsResponse>, Status> {
         let context = crate::state::context(&request)?;
         let mut stream = request.into_inner();
+        let loader = Loader {
+            caller_id: context.caller_id.to_string(),
+            actor_kind: ActorKind::Caller,
+        };
         let mut tally = Tally::default();
         let mut index = 0u32;
         while let Some(UpsertPersonsRequest { person }) = stream.message().await? {
@@ -98,6 +129,7 @@ impl RegistryService for RegistryApi {
                         &self.state.db,
                         &convert::raw_person(person),
                         self.state.now(),
+                        &loader,
                     )
                     .await?
                 }

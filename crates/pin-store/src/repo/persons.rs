@@ -2,12 +2,11 @@
 
 use pin_domain::{CodiceFiscale, Person, RawPerson, format_date};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, TransactionSession,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
 };
 use time::OffsetDateTime;
 
-use super::to_millis;
+use super::{audit::NewAuditRecord, to_millis};
 use crate::{
     StoreError,
     db::begin_write,
@@ -80,27 +79,29 @@ impl TryFrom<Model> for Person {
     }
 }
 
-/// Inserts or replaces a person; says which it was.
-pub async fn upsert<C>(db: &C, person: &Person, now: OffsetDateTime) -> Result<Upserted, StoreError>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
+/// Inserts or replaces a person; says which it was. A change (not an identical record) is
+/// audited with `audit`, whose outcome becomes `INSERTED` or `UPDATED`, in the same
+/// transaction.
+pub async fn upsert(
+    db: &DatabaseConnection,
+    person: &Person,
+    now: OffsetDateTime,
+    audit: &NewAuditRecord,
+) -> Result<Upserted, StoreError> {
     // Two importers racing on a new person: the loser's insert hits the primary key and the
     // retry finds the winner's row.
-    match upsert_once(db, person, now).await {
-        Err(StoreError::Conflict { .. }) => upsert_once(db, person, now).await,
+    match upsert_once(db, person, now, audit).await {
+        Err(StoreError::Conflict { .. }) => upsert_once(db, person, now, audit).await,
         other => other,
     }
 }
 
-async fn upsert_once<C>(
-    db: &C,
+async fn upsert_once(
+    db: &DatabaseConnection,
     person: &Person,
     now: OffsetDateTime,
-) -> Result<Upserted, StoreError>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
+    audit: &NewAuditRecord,
+) -> Result<Upserted, StoreError> {
     let now = to_millis(now);
     let txn = begin_write(db).await?;
     let existing = person::Entity::find_by_id(person.codice_fiscale.as_str())
@@ -128,6 +129,19 @@ where
             }
         }
     };
+    let audited = match outcome {
+        Upserted::Inserted => Some("INSERTED"),
+        Upserted::Updated => Some("UPDATED"),
+        Upserted::Unchanged => None,
+    };
+    if let Some(outcome) = audited {
+        let record = NewAuditRecord {
+            outcome: outcome.to_owned(),
+            cf: Some(person.codice_fiscale.as_str().to_owned()),
+            ..audit.clone()
+        };
+        super::audit::append(&txn, &record).await?;
+    }
     txn.commit().await?;
     Ok(outcome)
 }
