@@ -204,6 +204,15 @@ async fn the_whole_journey_works_over_grpc(backend: Backend) {
             "{action} missing from {actions:?}"
         );
     }
+    // The admin loads the registry and the delivery worker acknowledges on their own
+    // account; the citizen does the rest.
+    for event in &events {
+        let expected = match event.action.as_str() {
+            "delivery.ack" | "registry.upsert" => pb::ActorKind::Caller,
+            _ => pb::ActorKind::Citizen,
+        };
+        assert_eq!(event.actor_kind(), expected, "{}", event.action);
+    }
     for pair in events.windows(2) {
         assert!(pair[0].id < pair[1].id);
     }

@@ -232,6 +232,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        // google.rpc error details, so generic clients can decode them.
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build reflection v1")?;
     // grpcurl 1.8 speaks only the v1alpha reflection protocol.
@@ -239,6 +241,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        // google.rpc error details, so generic clients can decode them.
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .context("cannot build reflection v1alpha")?;
 

@@ -513,6 +513,27 @@ mod tests {
         (sender, hook)
     }
 
+    /// Wraps a hook to count the jobs the workers take.
+    fn counted(hook: Hook) -> (Hook, Arc<AtomicUsize>) {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&taken);
+        let counting: Hook = Arc::new(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            hook();
+        });
+        (counting, taken)
+    }
+
+    /// Wraps a hook to announce each job a worker takes, before running the hook.
+    fn announced(hook: Hook) -> (Hook, tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let announcing: Hook = Arc::new(move || {
+            let _ = sender.send(());
+            hook();
+        });
+        (announcing, receiver)
+    }
+
     type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, PoolError>> + Send + 'a>>;
 
     /// Polls a call once: its job is admitted (or refused) on the first poll.
@@ -615,42 +636,76 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_deadline_that_cannot_be_met_is_refused_at_once() {
-        let pool = HashingPool::new(hasher(), 1).unwrap();
-        let stored = pool.hash(secret("ABCDEFGH"), None).await.unwrap();
-        let before = pool.stats();
+        // The worker is held: a queued job could not answer, so an answer on the first
+        // poll is a refusal at admission.
+        let (permit, hook) = permits();
+        let (hook, taken) = counted(hook);
+        let pool = pool_with_hook(1, 64, hook);
+        let hasher = hasher();
+        let mut rng = ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng).unwrap();
+        let stored = hasher.hash("ABCDEFGH", &mut rng).unwrap();
+        let average = pool.stats().average;
 
         let passed = Instant::now();
-        let too_near = Instant::now() + before.average / 2;
-        let refusals = [
-            pool.hash(secret("ABCDEFGH"), Some(passed))
-                .await
-                .map(|_| ()),
-            pool.verify(secret("ABCDEFGH"), Some(stored.clone()), Some(passed))
-                .await
-                .map(|_| ()),
-            pool.verify(secret("ABCDEFGH"), None, Some(too_near))
-                .await
-                .map(|_| ()),
+        let too_near = Instant::now() + average / 2;
+        let mut calls: Vec<Pending<'_, ()>> = vec![
+            Box::pin(async { pool.hash(secret("ABCDEFGH"), Some(passed)).await.map(drop) }),
+            Box::pin(async {
+                pool.verify(secret("ABCDEFGH"), Some(stored.clone()), Some(passed))
+                    .await
+                    .map(drop)
+            }),
+            Box::pin(async {
+                pool.verify(secret("ABCDEFGH"), None, Some(too_near))
+                    .await
+                    .map(drop)
+            }),
         ];
-        for refusal in refusals {
-            match refusal {
-                Err(PoolError::Busy { retry_after }) => {
+        for call in &mut calls {
+            match poll_once(call).await {
+                Poll::Ready(Err(PoolError::Busy { retry_after })) => {
                     assert!(retry_after >= MIN_RETRY_AFTER);
                 }
-                other => panic!("expected busy, got {other:?}"),
+                other => panic!("expected busy at once, got {other:?}"),
             }
         }
-        let after = pool.stats();
-        assert_eq!(after.in_flight, 0);
-        assert_eq!(after.refused, 3);
-        assert_eq!(after.completed, before.completed);
+        drop(calls);
+        let stats = pool.stats();
+        assert_eq!(stats.in_flight, 0);
+        assert_eq!(stats.refused, 3);
 
-        // One worker takes jobs in order: had a refused job been queued, it would have run
-        // before this one.
-        pool.verify(secret("ABCDEFGH"), Some(stored), None)
-            .await
-            .unwrap();
-        assert_eq!(pool.stats().completed, before.completed + 1);
+        // With 4 jobs ahead on one worker the wait is 5 jobs: a deadline 3 jobs away is
+        // refused, and told to come back after about that wait.
+        let mut ahead: Vec<Pending<'_, Verification>> = (0..4)
+            .map(|_| {
+                Box::pin(pool.verify(secret("ABCDEFGH"), Some(stored.clone()), None))
+                    as Pending<'_, Verification>
+            })
+            .collect();
+        for call in &mut ahead {
+            assert!(poll_once(call).await.is_pending());
+        }
+        let three_jobs_away = Instant::now() + average * 3;
+        let mut late: Pending<'_, Verification> =
+            Box::pin(pool.verify(secret("ABCDEFGH"), None, Some(three_jobs_away)));
+        match poll_once(&mut late).await {
+            Poll::Ready(Err(PoolError::Busy { retry_after })) => {
+                assert!(retry_after >= (average * 5).max(MIN_RETRY_AFTER));
+            }
+            other => panic!("expected busy at once, got {other:?}"),
+        }
+        assert_eq!(pool.stats().in_flight, 4);
+
+        drop(permit);
+        for call in ahead {
+            assert!(call.await.unwrap().matched());
+        }
+        // Only the 4 admitted jobs ever reached the worker.
+        assert_eq!(taken.load(Ordering::Relaxed), 4);
+        let stats = pool.stats();
+        assert_eq!(stats.completed, 4);
+        assert_eq!(stats.refused, 4);
+        assert_eq!(stats.in_flight, 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -706,11 +761,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_queue_is_bounded_whatever_the_deadline() {
         let (permit, hook) = permits();
+        let (hook, mut taken) = announced(hook);
         let pool = pool_with_hook(2, 2 * JOBS_PER_WORKER, hook);
-        permit.send(()).unwrap();
-        let stored = pool.hash(secret("ABCDEFGH"), None).await.unwrap();
+        let hasher = hasher();
+        let mut rng = ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng).unwrap();
+        let stored = hasher.hash("ABCDEFGH", &mut rng).unwrap();
 
-        // Both workers are held by the permit hook; 128 calls fill the pool.
+        // 128 calls fill the pool; both workers take one and are held by the permit hook,
+        // so 126 wait in the queue.
         let mut calls: Vec<Pending<'_, Verification>> = (0..2 * JOBS_PER_WORKER)
             .map(|n| {
                 let attempt = if n % 2 == 0 { "ABCDEFGH" } else { "ABCDEFGJ" };
@@ -721,11 +779,18 @@ mod tests {
         for call in &mut calls {
             assert!(poll_once(call).await.is_pending());
         }
+        taken.recv().await.unwrap();
+        taken.recv().await.unwrap();
         assert_eq!(pool.stats().in_flight, 2 * JOBS_PER_WORKER);
 
-        match pool.verify(secret("ABCDEFGH"), None, None).await {
-            Err(PoolError::Busy { retry_after }) => assert!(retry_after >= MIN_RETRY_AFTER),
-            other => panic!("expected busy, got {other:?}"),
+        // One more is refused at once, with no deadline at all.
+        let mut extra: Pending<'_, Verification> =
+            Box::pin(pool.verify(secret("ABCDEFGH"), None, None));
+        match poll_once(&mut extra).await {
+            Poll::Ready(Err(PoolError::Busy { retry_after })) => {
+                assert!(retry_after >= MIN_RETRY_AFTER);
+            }
+            other => panic!("expected busy at once, got {other:?}"),
         }
         assert_eq!(pool.stats().refused, 1);
         assert_eq!(pool.stats().in_flight, 2 * JOBS_PER_WORKER);
@@ -735,6 +800,7 @@ mod tests {
             assert_eq!(call.await.unwrap().matched(), n % 2 == 0, "call {n}");
         }
         assert_eq!(pool.stats().in_flight, 0);
+        assert_eq!(pool.stats().completed, 2 * 64);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -161,6 +161,7 @@ impl AuthorizationService for AuthorizationApi {
                     context: &context,
                     action: "authz.hold",
                     cf: Some(cf),
+                    citizen_acts: true,
                     outcome: "HELD",
                     request_id: None,
                     details: BTreeMap::from([

@@ -91,6 +91,9 @@ pub struct Audit<'a> {
     pub action: &'static str,
     /// Whom it concerns.
     pub cf: Option<&'a str>,
+    /// Whether the citizen `cf` is the one acting (through the portal), rather than the
+    /// calling service on its own account (a delivery worker, a registry load).
+    pub citizen_acts: bool,
     /// How it ended.
     pub outcome: &'static str,
     /// The caller's request id.
@@ -101,7 +104,7 @@ pub struct Audit<'a> {
 
 impl Audit<'_> {
     /// Appends the record inside `txn`. The actor is the operator when there is one, the
-    /// citizen when the call concerns one, the calling service otherwise.
+    /// citizen when the citizen acts, the calling service otherwise.
     pub async fn append(
         self,
         txn: &DatabaseTransaction,
@@ -109,8 +112,8 @@ impl Audit<'_> {
     ) -> Result<(), StoreError> {
         let (actor_kind, actor_id) = match (&self.context.operator_id, self.cf) {
             (Some(operator), _) => (ActorKind::Operator, operator.clone()),
-            (None, Some(cf)) => (ActorKind::Citizen, cf.to_owned()),
-            (None, None) => (ActorKind::Caller, self.context.caller_id.to_string()),
+            (None, Some(cf)) if self.citizen_acts => (ActorKind::Citizen, cf.to_owned()),
+            _ => (ActorKind::Caller, self.context.caller_id.to_string()),
         };
         audit::append(
             txn,

@@ -136,6 +136,7 @@ pub async fn acknowledge(
         context,
         action: "delivery.ack",
         cf: Some(&row.cf),
+        citizen_acts: false,
         outcome,
         request_id: None,
         details,

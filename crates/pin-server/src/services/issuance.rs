@@ -176,6 +176,7 @@ async fn request_online(
         context: issue.context,
         action: "pin.request_online",
         cf: Some(applicant.cf.as_str()),
+        citizen_acts: true,
         outcome: "LETTER_COMING",
         request_id: Some(issue.request_id),
         details: BTreeMap::from([
@@ -331,6 +332,7 @@ async fn open_callback(
         context: issue.context,
         action: "pin.request_online",
         cf: Some(applicant.cf.as_str()),
+        citizen_acts: true,
         outcome: "CALLBACK",
         request_id: Some(issue.request_id),
         details: BTreeMap::from([
