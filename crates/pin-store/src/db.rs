@@ -168,3 +168,8 @@ pub fn backend_name(db: &impl ConnectionTrait) -> &'static str {
         _ => "unknown",
     }
 }
+
+/// Commits a write transaction, with the store's error.
+pub async fn commit(txn: sea_orm::DatabaseTransaction) -> Result<(), StoreError> {
+    Ok(txn.commit().await?)
+}

@@ -13,7 +13,7 @@ pub mod migration;
 pub mod repo;
 pub mod testing;
 
-pub use db::{PoolOptions, backend_name, begin_write, connect, connect_with, migrate};
+pub use db::{PoolOptions, backend_name, begin_write, commit, connect, connect_with, migrate};
 pub use error::{ClassifyDbErr, StoreError, is_unique_violation, is_write_conflict};
 pub use migration::Migrator;
 pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionSession};

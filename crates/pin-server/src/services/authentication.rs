@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use pin_domain::{
-    CodiceFiscale, Credential, Effect, Event, Level, OpaqueToken, Pin, Pin8, Refusal, TicketClaim,
+    CodiceFiscale, Effect, Event, Level, OpaqueToken, Pin, Pin8, Refusal, TicketClaim,
     TicketPurpose, Transition, Verification,
 };
 use pin_proto::v1::{
@@ -23,7 +23,7 @@ use pin_store::{
     repo::{
         contacts,
         credentials::{self, StoredCredential},
-        outbox, persons, sessions, throttle, tickets,
+        outbox, sessions, throttle, tickets,
     },
 };
 use secrecy::SecretString;
@@ -83,7 +83,7 @@ async fn audit_login(
     }
     .append(&txn, now)
     .await?;
-    txn.commit().await.map_err(StoreError::from)?;
+    pin_store::commit(txn).await?;
     Ok(())
 }
 
@@ -252,9 +252,7 @@ impl AuthenticationApi {
         .append(&txn, now)
         .await
         .map_err(ServiceError::from)?;
-        txn.commit()
-            .await
-            .map_err(|e| ServiceError::from(StoreError::from(e)))?;
+        pin_store::commit(txn).await.map_err(ServiceError::from)?;
         Ok(AuthenticateResponse {
             result: Some(result),
         })
@@ -338,9 +336,7 @@ impl AuthenticationApi {
         .append(&txn, now)
         .await
         .map_err(ServiceError::from)?;
-        txn.commit()
-            .await
-            .map_err(|e| ServiceError::from(StoreError::from(e)))?;
+        pin_store::commit(txn).await.map_err(ServiceError::from)?;
         Ok((pin, session))
     }
 }
@@ -356,24 +352,13 @@ impl AuthenticationApi {
     ) -> Result<ChangePinResponse, Status> {
         let state = &self.state;
         let now = state.now();
-        let invalid_session = || Status::unauthenticated("the session is not valid");
-        let Ok(token) = OpaqueToken::parse(session_token) else {
-            return Err(invalid_session());
-        };
-        let hash = common::sha256_hex(token.expose_secret().as_bytes());
-        let Some(session) =
-            sessions::use_session(&state.db, &hash, now, state.policy.session_idle_timeout())
-                .await
-                .map_err(ServiceError::from)?
+        let Some(common::LiveSession {
+            session,
+            credential: stored,
+        }) = common::live_session(state, session_token).await?
         else {
-            return Err(invalid_session());
+            return Err(Status::unauthenticated("the session is not valid"));
         };
-        let stored = credentials::get(&state.db, session.credential_id)
-            .await
-            .map_err(ServiceError::from)?;
-        if !live_for_session(&stored.credential, now, state) {
-            return Err(invalid_session());
-        }
         // A wrong current PIN is a guess like any other: counted before verification.
         if throttle::admit(&state.db, &stored.cf, now, &state.policy)
             .await
@@ -479,9 +464,7 @@ impl AuthenticationApi {
         .append(&txn, now)
         .await
         .map_err(ServiceError::from)?;
-        txn.commit()
-            .await
-            .map_err(|e| ServiceError::from(StoreError::from(e)))?;
+        pin_store::commit(txn).await.map_err(ServiceError::from)?;
         Ok(ChangePinResponse {
             pin_expires_at: stored
                 .credential
@@ -586,34 +569,18 @@ impl AuthenticationService for AuthenticationApi {
     ) -> Result<Response<IntrospectSessionResponse>, Status> {
         let IntrospectSessionRequest { session_token } = request.into_inner();
         let state = &self.state;
-        let inactive = || Ok(Response::new(IntrospectSessionResponse::default()));
-        let Ok(token) = OpaqueToken::parse(&session_token) else {
-            return inactive();
-        };
-        let now = state.now();
-        let hash = common::sha256_hex(token.expose_secret().as_bytes());
-        let Some(session) =
-            sessions::use_session(&state.db, &hash, now, state.policy.session_idle_timeout())
-                .await
-                .map_err(ServiceError::from)?
+        let Some(common::LiveSession {
+            session,
+            credential: stored,
+        }) = common::live_session(state, &session_token).await?
         else {
-            return inactive();
+            return Ok(Response::new(IntrospectSessionResponse::default()));
         };
-        let stored = credentials::get(&state.db, session.credential_id)
-            .await
-            .map_err(ServiceError::from)?;
-        if !live_for_session(&stored.credential, now, state) {
-            return inactive();
-        }
-        let categories = match persons::get(&state.db, &session.cf).await {
-            Ok(person) => person
-                .categories
-                .iter()
-                .map(|c| convert::category_to_pb(*c).into())
-                .collect(),
-            Err(StoreError::NotFound { .. }) => Vec::new(),
-            Err(other) => return Err(ServiceError::from(other).into()),
-        };
+        let categories = common::categories(state, &session.cf)
+            .await?
+            .iter()
+            .map(|c| convert::category_to_pb(*c).into())
+            .collect();
         Ok(Response::new(IntrospectSessionResponse {
             active: true,
             codice_fiscale: session.cf.as_str().to_owned(),
@@ -652,19 +619,8 @@ impl AuthenticationService for AuthenticationApi {
                 .await
                 .map_err(ServiceError::from)?;
             }
-            txn.commit()
-                .await
-                .map_err(|e| ServiceError::from(StoreError::from(e)))?;
+            pin_store::commit(txn).await.map_err(ServiceError::from)?;
         }
         Ok(Response::new(LogoutResponse {}))
     }
-}
-
-/// A session is usable only while its credential is: not revoked, replaced or expired.
-pub fn live_for_session(
-    credential: &Credential,
-    now: time::OffsetDateTime,
-    state: &AppState,
-) -> bool {
-    credential.status(now, &state.policy) == pin_domain::Status::Active
 }

@@ -2,24 +2,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pin_domain::{Action, Category, Decision, DenyReason, OpaqueToken, ServiceId};
+use pin_domain::{Action, Category, Decision, DenyReason, ServiceId};
 use pin_proto::v1::{
     self as pb, AuthorizeRequest, AuthorizeResponse, ListEntitledServicesRequest,
     ListEntitledServicesResponse, authorization_service_server::AuthorizationService,
 };
-use pin_store::{
-    StoreError, begin_write,
-    repo::{credentials, held, persons, sessions},
-};
+use pin_store::{StoreError, begin_write, repo::held};
 use tonic::{Request, Response, Status};
 
 use crate::{
     convert::timestamp,
     error::ServiceError,
-    services::{
-        authentication::live_for_session,
-        common::{self, Audit},
-    },
+    services::common::{self, Audit},
     state::{AppState, context},
 };
 
@@ -45,29 +39,13 @@ struct Holder {
 
 /// The holder behind a session token, or `None` when the session is not usable.
 async fn holder(state: &AppState, session_token: &str) -> Result<Option<Holder>, ServiceError> {
-    let Ok(token) = OpaqueToken::parse(session_token) else {
+    let Some(live) = common::live_session(state, session_token).await? else {
         return Ok(None);
-    };
-    let now = state.now();
-    let hash = common::sha256_hex(token.expose_secret().as_bytes());
-    let Some(session) =
-        sessions::use_session(&state.db, &hash, now, state.policy.session_idle_timeout()).await?
-    else {
-        return Ok(None);
-    };
-    let stored = credentials::get(&state.db, session.credential_id).await?;
-    if !live_for_session(&stored.credential, now, state) {
-        return Ok(None);
-    }
-    let categories = match persons::get(&state.db, &session.cf).await {
-        Ok(person) => person.categories,
-        Err(StoreError::NotFound { .. }) => BTreeSet::new(),
-        Err(other) => return Err(other.into()),
     };
     Ok(Some(Holder {
-        cf: session.cf,
-        level: stored.credential.level,
-        categories,
+        categories: common::categories(state, &live.session.cf).await?,
+        level: live.credential.credential.level,
+        cf: live.session.cf,
     }))
 }
 
@@ -172,9 +150,7 @@ impl AuthorizationService for AuthorizationApi {
                 .append(&txn, now)
                 .await
                 .map_err(ServiceError::from)?;
-                txn.commit()
-                    .await
-                    .map_err(|e| ServiceError::from(StoreError::from(e)))?;
+                pin_store::commit(txn).await.map_err(ServiceError::from)?;
                 AuthorizeResponse {
                     decision: pb::Decision::Held.into(),
                     deny_reason: pb::DenyReason::Unspecified.into(),

@@ -19,6 +19,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::{
     auth::CallContext,
     error::{ERROR_DOMAIN, ServiceError},
+    state::AppState,
 };
 
 /// Hex SHA-256: how tokens and request fingerprints are stored.
@@ -159,4 +160,52 @@ pub fn ticket_invalid() -> Status {
             HashMap::<String, String>::new(),
         ),
     )
+}
+
+/// A session that may be used now, with the credential behind it.
+#[derive(Debug)]
+pub struct LiveSession {
+    /// The session.
+    pub session: pin_store::repo::sessions::Session,
+    /// Its credential, as stored now.
+    pub credential: pin_store::repo::credentials::StoredCredential,
+}
+
+/// The session behind `token`, its idle timeout pushed forward; `None` when the token is
+/// malformed, unknown, ended or timed out, or its PIN can no longer be used (revoked,
+/// replaced, expired).
+pub async fn live_session(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<LiveSession>, ServiceError> {
+    use pin_store::repo::{credentials, sessions};
+    let Ok(token) = pin_domain::OpaqueToken::parse(token) else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let hash = sha256_hex(token.expose_secret().as_bytes());
+    let idle = state.policy.session_idle_timeout();
+    let Some(session) = sessions::use_session(&state.db, &hash, now, idle).await? else {
+        return Ok(None);
+    };
+    let credential = credentials::get(&state.db, session.credential_id).await?;
+    if credential.credential.status(now, &state.policy) != pin_domain::Status::Active {
+        return Ok(None);
+    }
+    Ok(Some(LiveSession {
+        session,
+        credential,
+    }))
+}
+
+/// The holder's categories from the registry; none if the registry no longer lists them.
+pub async fn categories(
+    state: &AppState,
+    cf: &pin_domain::CodiceFiscale,
+) -> Result<std::collections::BTreeSet<pin_domain::Category>, ServiceError> {
+    match pin_store::repo::persons::get(&state.db, cf).await {
+        Ok(person) => Ok(person.categories),
+        Err(StoreError::NotFound { .. }) => Ok(Default::default()),
+        Err(other) => Err(other.into()),
+    }
 }

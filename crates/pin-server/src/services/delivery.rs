@@ -143,7 +143,7 @@ pub async fn acknowledge(
     }
     .append(&txn, now)
     .await?;
-    txn.commit().await.map_err(StoreError::from)?;
+    pin_store::commit(txn).await?;
     Ok(())
 }
 

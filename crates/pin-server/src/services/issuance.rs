@@ -196,7 +196,7 @@ async fn request_online(
         now,
     )
     .await?;
-    txn.commit().await.map_err(StoreError::from)?;
+    pin_store::commit(txn).await?;
     Ok(response)
 }
 
@@ -352,6 +352,6 @@ async fn open_callback(
         now,
     )
     .await?;
-    txn.commit().await.map_err(StoreError::from)?;
+    pin_store::commit(txn).await?;
     Ok(response)
 }
