@@ -27,7 +27,7 @@ async fn calls_that_cannot_meet_their_deadline_are_refused_while_health_answers(
         ],
     )
     .await;
-    let calls: Vec<_> = (0..40)
+    let calls: Vec<_> = (0..120)
         .map(|_| {
             let mut client = AuthenticationServiceClient::new(app.channel.clone());
             tokio::spawn(async move {
@@ -38,7 +38,7 @@ async fn calls_that_cannot_meet_their_deadline_are_refused_while_health_answers(
                         pin: "ABCDEFGH".into(),
                     },
                 );
-                request.set_timeout(Duration::from_millis(300));
+                request.set_timeout(Duration::from_millis(200));
                 client.authenticate(request).await.unwrap_err()
             })
         })
