@@ -72,7 +72,7 @@ async fn calls_that_cannot_meet_their_deadline_are_refused_while_health_answers(
     }
     assert!(
         busy > 0,
-        "forty 20-40 ms hashes cannot all fit in 300 ms on one thread"
+        "120 argon2id hashes cannot all fit in 200 ms on one thread"
     );
     app.stop().await;
 }
