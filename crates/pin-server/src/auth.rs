@@ -17,6 +17,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+use tracing::Instrument;
 
 use crate::error::ERROR_DOMAIN;
 
@@ -312,14 +313,17 @@ where
         if is_public(&path) {
             return self.inner.call(request).boxed();
         }
+        // One span per call: every log line inside it names the RPC and the calling
+        // service. Never the request's content.
+        let span = tracing::info_span!("rpc", rpc = %path, caller = tracing::field::Empty);
         match self.callers.authorize(&path, request.headers()) {
             Ok(context) => {
-                tracing::Span::current().record("caller", &*context.caller_id);
+                span.record("caller", &*context.caller_id);
                 request.extensions_mut().insert(context);
-                self.inner.call(request).boxed()
+                self.inner.call(request).instrument(span).boxed()
             }
             Err(status) => {
-                tracing::info!(rpc = %path, code = ?status.code(), "call refused");
+                span.in_scope(|| tracing::info!(code = ?status.code(), "call refused"));
                 let response = status.into_http();
                 async move { Ok(response) }.boxed()
             }
