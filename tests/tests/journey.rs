@@ -78,6 +78,20 @@ async fn the_whole_journey_works_over_grpc(backend: Backend) {
         .into_inner();
     assert_eq!(done.new_pin.len(), 8);
     assert!(done.session.is_some());
+    // The mobile that carried the first half is now proven; the e-mail is not.
+    let db = app.database.as_ref().unwrap().connect().await;
+    let cf = pin_domain::CodiceFiscale::parse(MARIO).unwrap();
+    let contacts = pin_store::repo::contacts::list(&db, &cf).await.unwrap();
+    let verified = |kind| {
+        contacts
+            .iter()
+            .find(|c| c.kind == kind)
+            .unwrap()
+            .verified_at
+            .is_some()
+    };
+    assert!(verified(pin_domain::ContactKind::Mobile));
+    assert!(!verified(pin_domain::ContactKind::Email));
     // The ticket worked once.
     let again = auth
         .complete_first_access(as_role(
