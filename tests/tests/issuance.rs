@@ -324,3 +324,41 @@ async fn the_development_mailbox_writes_both_halves_and_erases_the_secrets() {
     }
     app.stop().await;
 }
+
+async fn a_lapsed_initial_pin_is_replaced_by_a_new_request(backend: Backend) {
+    let app = spawn_app_with(backend, &[("PIN_POLICY__INITIAL_PIN_LIFETIME", "2s")]).await;
+    import_registry(&app).await;
+    let mut issuance = IssuanceServiceClient::new(app.channel.clone());
+    issuance
+        .request_pin_online(as_role("portal", mario_request("first")))
+        .await
+        .unwrap();
+    // Until the initial PIN lapses, a new request is refused; then it is replaced.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(250));
+    for attempt in 0.. {
+        poll.tick().await;
+        let request = mario_request(&format!("again-{attempt}"));
+        match issuance
+            .request_pin_online(as_role("portal", request))
+            .await
+        {
+            Ok(answer) => {
+                assert_eq!(answer.into_inner().outcome(), IssuanceOutcome::LetterComing);
+                break;
+            }
+            Err(status) => {
+                assert_eq!(
+                    status.get_details_error_info().unwrap().reason,
+                    "PIN_ALREADY_ISSUED"
+                );
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the initial PIN never lapsed"
+                );
+            }
+        }
+    }
+    app.stop().await;
+}
+both_backends!(a_lapsed_initial_pin_is_replaced_by_a_new_request);

@@ -350,7 +350,11 @@ impl Credential {
         let status = self.status(now, policy);
         let dead = match status {
             Status::Revoked | Status::Superseded => Some(Refusal::NotLive),
-            Status::Lapsed => Some(Refusal::Lapsed),
+            // A lapsed PIN does nothing any more, but it can still be ended: replaced by a
+            // new PIN, or revoked.
+            Status::Lapsed if !matches!(event, Event::Supersede | Event::Revoke { .. }) => {
+                Some(Refusal::Lapsed)
+            }
             _ => None,
         };
         let same = |effect| Transition {

@@ -436,6 +436,23 @@ fn revocation_and_substitution_end_every_live_credential() {
             Ok((S::Superseded { at: now }, Effect::None)),
         );
     }
+    // A lapsed initial PIN or campaign letter can still be replaced or revoked.
+    let lapsed = Duration::days(90);
+    for state in [activation(), initial()] {
+        let at = T0 + lapsed;
+        check(
+            state.clone(),
+            Event::Supersede,
+            lapsed,
+            Ok((S::Superseded { at }, Effect::None)),
+        );
+        check(
+            state,
+            Event::Revoke { reason },
+            lapsed,
+            Ok((S::Revoked { at, reason }, Effect::None)),
+        );
+    }
     for state in [revoked(), superseded()] {
         check(
             state.clone(),
