@@ -94,6 +94,29 @@ struct Issue<'a> {
 
 const RPC: &str = "inps.pin.v1.IssuanceService/RequestPinOnline";
 
+impl Issue<'_> {
+    /// Records the answer for the request id and commits: the last steps of either outcome.
+    async fn finish(
+        &self,
+        txn: pin_store::DatabaseTransaction,
+        response: RequestPinOnlineResponse,
+        now: time::OffsetDateTime,
+    ) -> Result<RequestPinOnlineResponse, ServiceError> {
+        common::record(
+            &txn,
+            self.context,
+            self.request_id,
+            RPC,
+            self.fingerprint,
+            &response,
+            now,
+        )
+        .await?;
+        pin_store::commit(txn).await?;
+        Ok(response)
+    }
+}
+
 fn answer(outcome: IssuanceOutcome, applicant: &Applicant) -> RequestPinOnlineResponse {
     let mut warnings = Vec::new();
     if applicant.contact_count() < 2 {
@@ -186,18 +209,7 @@ async fn request_online(
     }
     .append(&txn, now)
     .await?;
-    common::record(
-        &txn,
-        issue.context,
-        issue.request_id,
-        RPC,
-        issue.fingerprint,
-        &response,
-        now,
-    )
-    .await?;
-    pin_store::commit(txn).await?;
-    Ok(response)
+    issue.finish(txn, response, now).await
 }
 
 async fn store_contacts(
@@ -342,16 +354,5 @@ async fn open_callback(
     }
     .append(&txn, now)
     .await?;
-    common::record(
-        &txn,
-        issue.context,
-        issue.request_id,
-        RPC,
-        issue.fingerprint,
-        &response,
-        now,
-    )
-    .await?;
-    pin_store::commit(txn).await?;
-    Ok(response)
+    issue.finish(txn, response, now).await
 }
