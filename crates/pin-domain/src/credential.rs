@@ -263,9 +263,115 @@ pub enum Refusal {
     /// The credential is already dispositive.
     #[error("the pin is already dispositive")]
     AlreadyDispositive,
+    /// The person holds a live PIN, and the new one may not replace it.
+    #[error("the person already holds a pin")]
+    AlreadyHolds,
+}
+
+impl Refusal {
+    /// The stored name of the refusal, for audit records: stable whatever the variant is
+    /// called in Rust.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Refusal::WrongPin => "WRONG_PIN",
+            Refusal::WrongHealthCard => "WRONG_HEALTH_CARD",
+            Refusal::NotLive => "NOT_LIVE",
+            Refusal::Lapsed => "LAPSED",
+            Refusal::WrongState => "WRONG_STATE",
+            Refusal::InvalidTicket => "INVALID_TICKET",
+            Refusal::NotExpired => "NOT_EXPIRED",
+            Refusal::Expired => "EXPIRED",
+            Refusal::RecentlyUsed => "RECENTLY_USED",
+            Refusal::AlreadyDispositive => "ALREADY_DISPOSITIVE",
+            Refusal::AlreadyHolds => "ALREADY_HOLDS",
+        }
+    }
+}
+
+/// What a new PIN does to the one its holder may already hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    /// A live PIN blocks the new one; a lapsed one is superseded (online, contact center,
+    /// campaign letters).
+    IfNotLive,
+    /// The new PIN replaces whatever the holder has (office substitution, recovery).
+    Always,
+}
+
+/// The secret a new credential starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitialSecret {
+    /// A whole 16-character initial PIN (online, contact center, office, recovery).
+    Pin(PinHash),
+    /// Only the first half, printed in a campaign letter; the second comes at activation.
+    CampaignFirstHalf(PinHash),
+}
+
+/// A new credential to issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCredential {
+    /// Who will hold it.
+    pub holder: Holder,
+    /// Its level.
+    pub level: Level,
+    /// The channel.
+    pub issued_via: IssuedVia,
+    /// What it starts from.
+    pub secret: InitialSecret,
+}
+
+/// A decided issuance: the new credential, and the current one's end if it had one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuance {
+    /// The credential to store.
+    pub issued: Credential,
+    /// The holder's current credential after it was superseded, if it had to be.
+    pub superseded: Option<Credential>,
 }
 
 impl Credential {
+    /// Decides whether `new` may be issued to a person whose current credential is
+    /// `current`, and what becomes of that one. A dead current credential (revoked or
+    /// superseded) is simply left as it is.
+    pub fn issue(
+        current: Option<&Credential>,
+        new: NewCredential,
+        replacement: Replacement,
+        now: OffsetDateTime,
+        policy: &Policy,
+    ) -> Result<Issuance, Refusal> {
+        let superseded = match current {
+            Some(current) if current.is_live(now, policy) => match replacement {
+                Replacement::IfNotLive => return Err(Refusal::AlreadyHolds),
+                Replacement::Always => Some(current.apply(Event::Supersede, now, policy)?.next),
+            },
+            // A lapsed initial PIN is live no more, but still stored as awaiting: end it.
+            Some(current) if current.status(now, policy) == Status::Lapsed => {
+                Some(current.apply(Event::Supersede, now, policy)?.next)
+            }
+            Some(_) | None => None,
+        };
+        let state = match new.secret {
+            InitialSecret::Pin(pin) => CredentialState::AwaitingFirstAccess {
+                pin,
+                issued_at: now,
+            },
+            InitialSecret::CampaignFirstHalf(first_half) => CredentialState::AwaitingActivation {
+                first_half,
+                issued_at: now,
+            },
+        };
+        Ok(Issuance {
+            issued: Credential {
+                holder: new.holder,
+                level: new.level,
+                issued_via: new.issued_via,
+                state,
+            },
+            superseded,
+        })
+    }
+
     /// The time-aware status of the credential at `now`.
     pub fn status(&self, now: OffsetDateTime, policy: &Policy) -> Status {
         match &self.state {
@@ -416,7 +522,10 @@ impl Credential {
                     ))
                 }
             }
-            (_, Event::ActivateCampaign { .. }) => Err(Refusal::WrongState),
+            (
+                CredentialState::AwaitingFirstAccess { .. } | CredentialState::Active { .. },
+                Event::ActivateCampaign { .. },
+            ) => Err(Refusal::WrongState),
 
             (
                 CredentialState::AwaitingFirstAccess { issued_at, .. },
@@ -431,7 +540,10 @@ impl Credential {
                     Effect::StartSession,
                 ))
             }
-            (_, Event::CompleteFirstAccess { .. }) => Err(Refusal::InvalidTicket),
+            (
+                CredentialState::AwaitingActivation { .. } | CredentialState::Active { .. },
+                Event::CompleteFirstAccess { .. },
+            ) => Err(Refusal::InvalidTicket),
 
             (CredentialState::Active { pin_set_at, .. }, Event::Renew { ticket, new_pin }) => {
                 check_ticket(&ticket, TicketPurpose::Renewal, *pin_set_at, now)?;
@@ -446,7 +558,11 @@ impl Credential {
                     Effect::StartSession,
                 ))
             }
-            (_, Event::Renew { .. }) => Err(Refusal::InvalidTicket),
+            (
+                CredentialState::AwaitingActivation { .. }
+                | CredentialState::AwaitingFirstAccess { .. },
+                Event::Renew { .. },
+            ) => Err(Refusal::InvalidTicket),
 
             (
                 CredentialState::Active { .. },
@@ -472,7 +588,11 @@ impl Credential {
                     ))
                 }
             }
-            (_, Event::ChangePin { .. }) => Err(Refusal::WrongState),
+            (
+                CredentialState::AwaitingActivation { .. }
+                | CredentialState::AwaitingFirstAccess { .. },
+                Event::ChangePin { .. },
+            ) => Err(Refusal::WrongState),
 
             (CredentialState::AwaitingFirstAccess { issued_at, .. }, Event::Rehash { pin }) => {
                 Ok(moved(
@@ -530,6 +650,10 @@ impl Credential {
             (
                 CredentialState::Revoked { .. } | CredentialState::Superseded { .. },
                 Event::Login { .. }
+                | Event::ActivateCampaign { .. }
+                | Event::CompleteFirstAccess { .. }
+                | Event::Renew { .. }
+                | Event::ChangePin { .. }
                 | Event::Rehash { .. }
                 | Event::Upgrade
                 | Event::Revoke { .. }

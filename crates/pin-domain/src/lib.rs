@@ -13,7 +13,9 @@
 
 pub mod catalog;
 pub mod credential;
+pub mod events;
 pub mod hashing;
+pub mod names;
 pub mod person;
 pub mod policy;
 pub mod throttle;
@@ -23,10 +25,16 @@ pub use catalog::{
     Action, CatalogError, Decision, DenyReason, Entitlement, ServiceCatalog, ServiceEntry,
 };
 pub use credential::{
-    Credential, CredentialState, Effect, Event, Holder, IssuedVia, Level, Refusal,
-    RevocationReason, Status, TicketClaim, TicketPurpose, Transition,
+    Credential, CredentialState, Effect, Event, Holder, InitialSecret, Issuance, IssuedVia, Level,
+    NewCredential, Refusal, Replacement, RevocationReason, Status, TicketClaim, TicketPurpose,
+    Transition,
 };
+pub use events::EventDetail;
 pub use hashing::{HashError, HashParams, PinHash, PinHasher, Verification};
+pub use names::{
+    AuditAction, AuditOutcome, CallbackReason, DeliveryChannel, DeliveryPurpose, EventKind, PinEnd,
+    SessionEnd, UpgradeVia,
+};
 pub use person::{Person, PersonProblem, RawPerson, format_date, parse_date};
 pub use policy::{Policy, PolicyError, PolicySettings};
 pub use throttle::{Locked, Throttle};

@@ -4,9 +4,9 @@
 use std::sync::OnceLock;
 
 use pin_domain::{
-    Credential, CredentialState as S, Effect, Event, HashParams, Holder, IssuedVia, Level, PinHash,
-    PinHasher, Policy, PolicySettings, Refusal, RevocationReason, Status, TicketClaim,
-    TicketPurpose,
+    Credential, CredentialState as S, Effect, Event, HashParams, Holder, InitialSecret, IssuedVia,
+    Level, NewCredential, PinHash, PinHasher, Policy, PolicySettings, Refusal, Replacement,
+    RevocationReason, Status, TicketClaim, TicketPurpose,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -462,6 +462,106 @@ fn revocation_and_substitution_end_every_live_credential() {
         );
         check(state, Event::Supersede, DAY, Err(Refusal::NotLive));
     }
+}
+
+fn office_pin() -> NewCredential {
+    NewCredential {
+        holder: Holder::Citizen,
+        level: Level::Dispositive,
+        issued_via: IssuedVia::Office,
+        secret: InitialSecret::Pin(new()),
+    }
+}
+
+/// Issues [`office_pin`] `after` T0 to a holder whose current credential is in `current`;
+/// compares the superseded state (if any) and the new credential's state.
+#[track_caller]
+fn check_issue(
+    current: Option<S>,
+    replacement: Replacement,
+    after: Duration,
+    expected: Result<Option<S>, Refusal>,
+) {
+    let now = T0 + after;
+    let current = current.map(credential);
+    let got = Credential::issue(current.as_ref(), office_pin(), replacement, now, &policy());
+    match (got, expected) {
+        (Ok(issuance), Ok(superseded)) => {
+            assert_eq!(issuance.superseded.map(|c| c.state), superseded);
+            assert_eq!(
+                issuance.issued,
+                Credential {
+                    holder: Holder::Citizen,
+                    level: Level::Dispositive,
+                    issued_via: IssuedVia::Office,
+                    state: S::AwaitingFirstAccess {
+                        pin: new(),
+                        issued_at: now
+                    },
+                }
+            );
+        }
+        (got, expected) => assert_eq!(got.map(|i| i.superseded.map(|c| c.state)), expected),
+    }
+}
+
+#[test]
+fn a_live_pin_blocks_a_new_one_unless_it_is_substituted() {
+    use Replacement::{Always, IfNotLive};
+    let gone = |after: Duration| Some(S::Superseded { at: T0 + after });
+    // Nobody held one, or the old one is dead: nothing to end.
+    check_issue(None, IfNotLive, DAY, Ok(None));
+    check_issue(Some(revoked()), IfNotLive, DAY, Ok(None));
+    check_issue(Some(superseded()), Always, DAY, Ok(None));
+    // A live PIN (awaiting, active, even expired) blocks a request...
+    check_issue(Some(initial()), IfNotLive, DAY, Err(Refusal::AlreadyHolds));
+    check_issue(
+        Some(activation()),
+        IfNotLive,
+        DAY,
+        Err(Refusal::AlreadyHolds),
+    );
+    check_issue(Some(active()), IfNotLive, DAY, Err(Refusal::AlreadyHolds));
+    check_issue(
+        Some(active()),
+        IfNotLive,
+        Duration::days(400),
+        Err(Refusal::AlreadyHolds),
+    );
+    // ...and is superseded by a substitution.
+    check_issue(Some(active()), Always, DAY, Ok(gone(DAY)));
+    check_issue(Some(initial()), Always, DAY, Ok(gone(DAY)));
+    // A lapsed initial PIN or campaign letter is superseded either way.
+    let lapsed = Duration::days(90);
+    check_issue(Some(initial()), IfNotLive, lapsed, Ok(gone(lapsed)));
+    check_issue(Some(activation()), IfNotLive, lapsed, Ok(gone(lapsed)));
+    check_issue(Some(activation()), Always, lapsed, Ok(gone(lapsed)));
+}
+
+#[test]
+fn a_campaign_letter_starts_awaiting_activation() {
+    let new_letter = NewCredential {
+        issued_via: IssuedVia::Campaign,
+        level: Level::Ordinary,
+        secret: InitialSecret::CampaignFirstHalf(new()),
+        ..office_pin()
+    };
+    let issuance =
+        Credential::issue(None, new_letter, Replacement::IfNotLive, T0, &policy()).unwrap();
+    assert_eq!(
+        issuance.issued.state,
+        S::AwaitingActivation {
+            first_half: new(),
+            issued_at: T0
+        }
+    );
+    assert_eq!(issuance.issued.level, Level::Ordinary);
+}
+
+#[test]
+fn refusal_codes_are_stable_upper_case_names() {
+    assert_eq!(Refusal::WrongPin.code(), "WRONG_PIN");
+    assert_eq!(Refusal::AlreadyHolds.code(), "ALREADY_HOLDS");
 }
 
 #[test]
