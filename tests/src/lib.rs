@@ -7,10 +7,12 @@
 
 pub mod citizen;
 
-use std::{net::SocketAddr, path::Path};
+use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use pin_proto::v1 as pb;
-use pin_server::{app::RunningServer, auth::token_sha256_hex, config::Config};
+use pin_server::{
+    app::RunningServer, auth::token_sha256_hex, clock::SettableClock, config::Config,
+};
 pub use pin_store::testing::{Backend, TestDatabase};
 use tonic::{Request, metadata::MetadataValue, transport::Channel};
 
@@ -32,6 +34,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// A connected channel.
     pub channel: Channel,
+    /// The server's clock: tests move time forward instead of waiting for it.
+    pub clock: Arc<SettableClock>,
     server: Option<RunningServer>,
     data_dir: tempfile::TempDir,
     /// The database it owns, dropped with it.
@@ -103,7 +107,10 @@ pub async fn spawn_sharing(database_url: &str, extra: Overrides<'_>) -> TestApp 
     let data_dir = tempfile::tempdir().expect("temporary folder");
     let config =
         test_config_with(database_url, data_dir.path(), extra).expect("test configuration");
-    let server = pin_server::app::start(config).await.expect("server starts");
+    let clock = Arc::new(SettableClock::new());
+    let server = pin_server::app::start_with_clock(config, clock.clone())
+        .await
+        .expect("server starts");
     let addr = server.local_addr;
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("valid uri")
@@ -113,6 +120,7 @@ pub async fn spawn_sharing(database_url: &str, extra: Overrides<'_>) -> TestApp 
     TestApp {
         addr,
         channel,
+        clock,
         server: Some(server),
         database: None,
         data_dir,

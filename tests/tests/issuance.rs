@@ -2,14 +2,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pin_proto::v1::{
-    AckDeliveryRequest, Channel, DeliveryResult, IssuanceOutcome, LeaseDeliveriesRequest,
-    delivery_service_client::DeliveryServiceClient, issuance_service_client::IssuanceServiceClient,
+    AckDeliveryRequest, Channel, DeliveryResult, EventKind, IssuanceOutcome,
+    LeaseDeliveriesRequest, SubscribeRequest, delivery_service_client::DeliveryServiceClient,
+    event_service_client::EventServiceClient, issuance_service_client::IssuanceServiceClient,
+    subscribe_response::Detail,
 };
 use pin_tests::{
     Backend, as_role, both_backends,
     citizen::{import_registry, mario_request},
     spawn_app, spawn_app_with,
 };
+use prost::Message;
+use sea_orm::EntityTrait;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -115,45 +119,84 @@ async fn requests_are_checked_field_by_field_and_against_the_codice_fiscale(back
 }
 both_backends!(requests_are_checked_field_by_field_and_against_the_codice_fiscale);
 
-async fn a_second_request_is_refused_and_request_ids_are_not_reusable(backend: Backend) {
+async fn a_request_in_a_holders_name_reveals_nothing_and_sends_the_holder_a_letter(
+    backend: Backend,
+) {
     let app = spawn_app(backend).await;
     import_registry(&app).await;
     let mut issuance = IssuanceServiceClient::new(app.channel.clone());
-    let mut one_contact = mario_request("first");
-    one_contact
+    let first = issuance
+        .request_pin_online(as_role("portal", mario_request("first")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.outcome(), IssuanceOutcome::LetterComing);
+
+    // Someone else asks in Mario's name, with their own contacts: the same answer, byte
+    // for byte, as Mario got as a new applicant.
+    let mut impostor = mario_request("second");
+    let contacts = impostor
         .applicant
         .as_mut()
         .unwrap()
         .contacts
         .as_mut()
-        .unwrap()
-        .email = String::new();
-    let first = issuance
-        .request_pin_online(as_role("portal", one_contact))
+        .unwrap();
+    contacts.mobile = "+39 333 000 0000".into();
+    contacts.email = "impostor@example.com".into();
+    let again = issuance
+        .request_pin_online(as_role("portal", impostor))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(first.warnings, vec!["FEWER_THAN_TWO_CONTACTS".to_owned()]);
+    assert_eq!(again.encode_to_vec(), first.encode_to_vec());
 
-    let again = issuance
-        .request_pin_online(as_role("portal", mario_request("second")))
+    // Nothing was issued and the impostor's contacts were not stored; a letter with no
+    // secret goes to Mario's registered residence.
+    let db = app.database.as_ref().unwrap().connect().await;
+    let credentials = pin_store::entity::credential::Entity::find()
+        .all(&db)
         .await
-        .unwrap_err();
-    assert_eq!(again.code(), Code::FailedPrecondition);
-    assert_eq!(
-        again.get_details_error_info().unwrap().reason,
-        "PIN_ALREADY_ISSUED"
+        .unwrap();
+    assert_eq!(credentials.len(), 1);
+    let contacts = pin_store::entity::contact::Entity::find()
+        .all(&db)
+        .await
+        .unwrap();
+    assert!(
+        contacts
+            .iter()
+            .all(|c| !c.value.contains("impostor") && !c.value.contains("3330000000")),
+        "{contacts:?}"
     );
+    let notices: Vec<_> = pin_store::entity::delivery::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.purpose == "NOTICE")
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].channel, "POST");
+    assert!(notices[0].recipient.contains("Via Giuseppe Verdi 10"));
+    assert!(notices[0].body.contains("è già titolare di un PIN"));
+    assert_eq!(notices[0].secret, None);
 
     // The first request id with a different request: refused, nothing created.
+    let mut different = mario_request("first");
+    different.applicant.as_mut().unwrap().callback_phone = "06 999 9999".into();
     let reused = issuance
-        .request_pin_online(as_role("portal", mario_request("first")))
+        .request_pin_online(as_role("portal", different))
         .await
         .unwrap_err();
     assert_eq!(reused.code(), Code::AlreadyExists);
+    assert_eq!(
+        reused.get_details_error_info().unwrap().reason,
+        "REQUEST_ID_REUSED"
+    );
     app.stop().await;
 }
-both_backends!(a_second_request_is_refused_and_request_ids_are_not_reusable);
+both_backends!(a_request_in_a_holders_name_reveals_nothing_and_sends_the_holder_a_letter);
 
 async fn leases_expire_and_a_failed_half_is_erased_and_called_back(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -184,25 +227,14 @@ async fn leases_expire_and_a_failed_half_is_erased_and_called_back(backend: Back
         .into_inner()
         .deliveries;
     assert!(none.is_empty());
-    // Once the lease has run out, it comes back (poll with a deadline).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut poll = tokio::time::interval(std::time::Duration::from_millis(200));
-    let again = loop {
-        poll.tick().await;
-        let leased = delivery
-            .lease_deliveries(as_role("delivery", lease(60)))
-            .await
-            .unwrap()
-            .into_inner()
-            .deliveries;
-        if !leased.is_empty() {
-            break leased;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lease never expired"
-        );
-    };
+    // Once the lease has run out, it comes back.
+    app.clock.advance(time::Duration::seconds(2));
+    let again = delivery
+        .lease_deliveries(as_role("delivery", lease(60)))
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
     assert_eq!(
         (again[0].id.clone(), again[0].attempt),
         (first[0].id.clone(), 2)
@@ -226,23 +258,37 @@ async fn leases_expire_and_a_failed_half_is_erased_and_called_back(backend: Back
         result: DeliveryResult::FailedPermanently.into(),
         failure_reason: "address unknown to the post office".into(),
     };
-    delivery
+    let first_ack = delivery
         .ack_delivery(as_role("delivery", failed.clone()))
         .await
-        .unwrap();
-    // Acknowledged once; a second acknowledgement is refused.
+        .unwrap()
+        .into_inner();
+    // A worker that lost the answer acknowledges again: the same answer, nothing changes
+    // (one callback case, one audit record).
+    let second_ack = delivery
+        .ack_delivery(as_role("delivery", failed.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first_ack, second_ack);
+    // The other result is refused with a reason.
+    let sent = AckDeliveryRequest {
+        result: DeliveryResult::Sent.into(),
+        failure_reason: String::new(),
+        ..failed
+    };
+    let status = delivery
+        .ack_delivery(as_role("delivery", sent))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(
-        delivery
-            .ack_delivery(as_role("delivery", failed))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::FailedPrecondition
+        status.get_details_error_info().unwrap().reason,
+        "ALREADY_ACKNOWLEDGED"
     );
 
     // The secret is erased and a callback case was opened, in the store.
     let db = app.database.as_ref().unwrap().connect().await;
-    use sea_orm::EntityTrait;
     let id: i64 = again[0].id.parse().unwrap();
     let row = pin_store::entity::delivery::Entity::find_by_id(id)
         .one(&db)
@@ -257,8 +303,12 @@ async fn leases_expire_and_a_failed_half_is_erased_and_called_back(backend: Back
         .all(&db)
         .await
         .unwrap();
-    assert!(
-        cases.iter().any(|c| c.reason == "DELIVERY_FAILED"),
+    assert_eq!(
+        cases
+            .iter()
+            .filter(|c| c.reason == "DELIVERY_FAILED")
+            .count(),
+        1,
         "{cases:?}"
     );
     app.stop().await;
@@ -303,7 +353,6 @@ async fn the_development_mailbox_writes_both_halves_and_erases_the_secrets() {
     );
     // Delivered files are acknowledged: nothing is left to lease, no secret is left stored.
     let db = app.database.as_ref().unwrap().connect().await;
-    use sea_orm::EntityTrait;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         poll.tick().await;
@@ -326,39 +375,50 @@ async fn the_development_mailbox_writes_both_halves_and_erases_the_secrets() {
 }
 
 async fn a_lapsed_initial_pin_is_replaced_by_a_new_request(backend: Backend) {
-    let app = spawn_app_with(backend, &[("PIN_POLICY__INITIAL_PIN_LIFETIME", "2s")]).await;
+    let app = spawn_app(backend).await;
     import_registry(&app).await;
     let mut issuance = IssuanceServiceClient::new(app.channel.clone());
+    let mut events = EventServiceClient::new(app.channel.clone());
     issuance
         .request_pin_online(as_role("portal", mario_request("first")))
         .await
         .unwrap();
-    // Until the initial PIN lapses, a new request is refused; then it is replaced.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut poll = tokio::time::interval(std::time::Duration::from_millis(250));
-    for attempt in 0.. {
-        poll.tick().await;
-        let request = mario_request(&format!("again-{attempt}"));
-        match issuance
-            .request_pin_online(as_role("portal", request))
+    let db = app.database.as_ref().unwrap().connect().await;
+    let count = || async {
+        pin_store::entity::credential::Entity::find()
+            .all(&db)
             .await
-        {
-            Ok(answer) => {
-                assert_eq!(answer.into_inner().outcome(), IssuanceOutcome::LetterComing);
-                break;
-            }
-            Err(status) => {
-                assert_eq!(
-                    status.get_details_error_info().unwrap().reason,
-                    "PIN_ALREADY_ISSUED"
-                );
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the initial PIN never lapsed"
-                );
-            }
-        }
-    }
+            .unwrap()
+            .len()
+    };
+    // Before the initial PIN lapses (90 days by default) a new request issues nothing...
+    app.clock.advance(time::Duration::days(89));
+    issuance
+        .request_pin_online(as_role("portal", mario_request("day-89")))
+        .await
+        .unwrap();
+    assert_eq!(count().await, 1);
+    // ...after, it replaces the lapsed one, and subscribers hear of it.
+    app.clock.advance(time::Duration::days(2));
+    let answer = issuance
+        .request_pin_online(as_role("portal", mario_request("day-91")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.outcome(), IssuanceOutcome::LetterComing);
+    assert_eq!(count().await, 2);
+    let mut stream = events
+        .subscribe(as_role("benefits", SubscribeRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let event = stream.message().await.unwrap().unwrap();
+    assert_eq!(event.kind(), EventKind::PinRevoked);
+    assert_eq!(event.codice_fiscale, "RSSMRA85T10A562S");
+    let Some(Detail::PinRevoked(revoked)) = event.detail else {
+        panic!("{event:?}")
+    };
+    assert_eq!(revoked.via, "REPLACED");
     app.stop().await;
 }
 both_backends!(a_lapsed_initial_pin_is_replaced_by_a_new_request);

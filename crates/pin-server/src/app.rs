@@ -30,11 +30,13 @@ use tonic_health::ServingStatus;
 
 use crate::{
     auth::{AuthLayer, Callers, Role, token_sha256_hex},
+    clock::{Clock, SystemClock},
     config::Config,
     hashing_pool::HashingPool,
     services::{
         audit::AuditApi, authentication::AuthenticationApi, authorization::AuthorizationApi,
-        delivery::DeliveryApi, issuance::IssuanceApi, pending::NotYetBuilt, registry::RegistryApi,
+        delivery::DeliveryApi, events::EventApi, issuance::IssuanceApi, pending::NotYetBuilt,
+        registry::RegistryApi,
     },
     state::AppState,
 };
@@ -163,6 +165,15 @@ fn service_name<S: NamedService>(_: &S) -> &'static str {
 
 /// Starts the server described by `config` and returns once it is listening.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with a clock of the caller's choosing (tests move time with a
+/// [`crate::clock::SettableClock`]).
+pub async fn start_with_clock(
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<RunningServer> {
     let policy = config.policy.build()?;
     let (callers, dev_token_path) = callers(&config)?;
     let catalog = crate::catalog::load(config.catalog_file.as_deref())?;
@@ -181,12 +192,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
              state; set database_url (PIN_DATABASE_URL) to PostgreSQL in production"
         );
     }
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let state = AppState {
         db,
         policy: Arc::new(policy),
         hashing,
         catalog: Arc::new(catalog),
         rng: Arc::new(std::sync::Mutex::new(rng)),
+        clock,
+        events_written: Arc::new(tokio::sync::watch::Sender::new(0)),
+        shutdown: workers_stopped.clone(),
     };
 
     let listener = TcpListener::bind(config.listen)
@@ -204,7 +219,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let contacts = ContactsServiceServer::new(NotYetBuilt);
     let revocation = RevocationServiceServer::new(NotYetBuilt);
     let delivery = DeliveryServiceServer::new(DeliveryApi::new(state.clone()));
-    let events = EventServiceServer::new(NotYetBuilt);
+    let events = EventServiceServer::new(EventApi::new(state.clone()));
     let audit = AuditServiceServer::new(AuditApi::new(state.clone()));
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -266,7 +281,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .add_service(events)
         .add_service(audit);
 
-    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let mailbox = config.mailbox_enabled().then(|| {
         let root = config.data_dir.join("mailbox");
         tracing::warn!(folder = %root.display(), "development mailbox on: deliveries are written to files");

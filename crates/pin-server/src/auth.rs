@@ -15,11 +15,10 @@ use std::{
 use futures::future::{BoxFuture, FutureExt};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 use tracing::Instrument;
 
-use crate::error::ERROR_DOMAIN;
+use crate::error::{CallerRefusal, ServiceError, replace_decode_failure};
 
 /// What a calling service is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -173,7 +172,7 @@ impl Callers {
 
 /// Hex SHA-256 of a token, as the configuration wants it.
 pub fn token_sha256_hex(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    crate::tokens::sha256_hex(token.as_bytes())
 }
 
 /// Who is calling, handed to every handler through the request's extensions.
@@ -185,14 +184,6 @@ pub struct CallContext {
     pub operator_id: Option<String>,
 }
 
-fn refusal(code: Code, reason: &str, message: &str) -> Status {
-    Status::with_error_details(
-        code,
-        message,
-        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::<String, String>::new()),
-    )
-}
-
 fn valid_operator_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
@@ -202,7 +193,11 @@ fn valid_operator_id(id: &str) -> bool {
 
 impl Callers {
     /// Decides whether a request to `path` with these headers may go ahead.
-    pub fn authorize(&self, path: &str, headers: &http::HeaderMap) -> Result<CallContext, Status> {
+    pub fn authorize(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Result<CallContext, CallerRefusal> {
         let token = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -211,20 +206,8 @@ impl Callers {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                refusal(
-                    Code::Unauthenticated,
-                    "MISSING_CREDENTIALS",
-                    "this RPC needs the metadata `authorization: Bearer <token>`",
-                )
-            })?;
-        let caller = self.find(token).ok_or_else(|| {
-            refusal(
-                Code::Unauthenticated,
-                "INVALID_CREDENTIALS",
-                "the bearer token is not valid",
-            )
-        })?;
+            .ok_or(CallerRefusal::MissingCredentials)?;
+        let caller = self.find(token).ok_or(CallerRefusal::InvalidCredentials)?;
         let Some(rule) = rule(path) else {
             // Not an RPC of the contract: authenticated callers get tonic's UNIMPLEMENTED.
             return Ok(CallContext {
@@ -233,11 +216,7 @@ impl Callers {
             });
         };
         if !rule.roles.iter().any(|role| caller.roles.contains(role)) {
-            return Err(refusal(
-                Code::PermissionDenied,
-                "ROLE_NOT_ALLOWED",
-                "the caller's roles do not allow this RPC",
-            ));
+            return Err(CallerRefusal::RoleNotAllowed);
         }
         let operator_id = if rule.operator {
             let id = headers
@@ -245,14 +224,7 @@ impl Callers {
                 .and_then(|value| value.to_str().ok())
                 .map(str::trim)
                 .filter(|id| valid_operator_id(id))
-                .ok_or_else(|| {
-                    refusal(
-                        Code::Unauthenticated,
-                        "MISSING_OPERATOR_ID",
-                        "this operator RPC needs the metadata `x-operator-id` naming the \
-                         operator (1-64 characters: letters, digits, . _ - @)",
-                    )
-                })?;
+                .ok_or(CallerRefusal::MissingOperatorId)?;
             Some(id.to_owned())
         } else {
             None
@@ -299,6 +271,7 @@ impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
+    S::Error: 'static,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
@@ -311,7 +284,7 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
         if is_public(&path) {
-            return self.inner.call(request).boxed();
+            return self.inner.call(request).map(replace_decode_failure).boxed();
         }
         // One span per call: every log line inside it names the RPC and the calling
         // service. Never the request's content.
@@ -320,11 +293,15 @@ where
             Ok(context) => {
                 span.record("caller", &*context.caller_id);
                 request.extensions_mut().insert(context);
-                self.inner.call(request).instrument(span).boxed()
+                self.inner
+                    .call(request)
+                    .map(replace_decode_failure)
+                    .instrument(span)
+                    .boxed()
             }
-            Err(status) => {
-                span.in_scope(|| tracing::info!(code = ?status.code(), "call refused"));
-                let response = status.into_http();
+            Err(refusal) => {
+                span.in_scope(|| tracing::info!(?refusal, "call refused"));
+                let response = Status::from(ServiceError::CallerRefused(refusal)).into_http();
                 async move { Ok(response) }.boxed()
             }
         }
@@ -335,6 +312,7 @@ where
 #[allow(clippy::unwrap_used)]
 mod tests {
     use prost::Message;
+    use tonic::Code;
 
     use super::*;
 
@@ -394,7 +372,7 @@ mod tests {
     fn code(path: &str, pairs: &[(&'static str, &str)]) -> Code {
         match callers().authorize(path, &headers(pairs)) {
             Ok(_) => Code::Ok,
-            Err(status) => status.code(),
+            Err(refusal) => Status::from(ServiceError::CallerRefused(refusal)).code(),
         }
     }
 

@@ -12,8 +12,10 @@ use serde::Deserialize;
 
 use crate::{
     app,
+    clock::{Clock, SystemClock},
     config::Config,
-    services::registry::{Loader, RecordOutcome, Tally, upsert_record},
+    convert::Tally,
+    usecase::registry::{Loader, RecordOutcome, upsert_record},
 };
 
 /// The INPS PIN identity service.
@@ -220,10 +222,7 @@ pub async fn import(config: &Config, file: &Path) -> anyhow::Result<bool> {
     let reader = BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
-    let loader = Loader {
-        caller_id: "cli".to_owned(),
-        actor_kind: pin_store::repo::audit::ActorKind::System,
-    };
+    let loader = Loader::command_line();
     let mut tally = Tally::default();
     let mut index = 0u32;
     for (number, line) in reader.lines().enumerate() {
@@ -231,7 +230,7 @@ pub async fn import(config: &Config, file: &Path) -> anyhow::Result<bool> {
         if line.trim().is_empty() {
             continue;
         }
-        let now = time::OffsetDateTime::now_utc();
+        let now = SystemClock.now();
         let (cf, outcome) = match serde_json::from_str::<PersonLine>(&line) {
             Ok(record) => {
                 let outcome = upsert_record(&db, &record.raw(), now, &loader).await?;

@@ -2,29 +2,27 @@
 //! file under `<data dir>/mailbox/<channel>/` and acknowledges it, so a newcomer can read
 //! both halves of a PIN without an SMS gateway or a post office. Off in production.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
-use pin_store::repo::outbox::{self, AckResult};
+use pin_domain::DeliveryChannel;
+use pin_store::repo::outbox::AckResult;
 use tokio::{sync::watch, task::JoinHandle};
 
-use crate::{auth::CallContext, services::delivery, state::AppState};
+use crate::{state::AppState, usecase::delivery};
 
-const CHANNELS: [&str; 4] = ["SMS", "EMAIL", "PEC", "POST"];
+/// The caller id the worker leases and acknowledges as.
+const CALLER: &str = "mailbox";
 
 /// Starts the worker; it stops when `stop` turns true.
 pub fn spawn(state: AppState, root: PathBuf, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let context = CallContext {
-            caller_id: Arc::from("mailbox"),
-            operator_id: None,
-        };
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => break,
             }
-            if let Err(error) = drain(&state, &context, &root).await {
+            if let Err(error) = drain(&state, &root).await {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "mailbox worker could not deliver"
@@ -34,36 +32,26 @@ pub fn spawn(state: AppState, root: PathBuf, mut stop: watch::Receiver<bool>) ->
     })
 }
 
-async fn drain(
-    state: &AppState,
-    context: &CallContext,
-    root: &std::path::Path,
-) -> anyhow::Result<()> {
-    for channel in CHANNELS {
-        let leased = outbox::lease(
-            &state.db,
-            channel,
-            50,
-            time::Duration::minutes(1),
-            "mailbox",
-            state.now(),
-        )
-        .await?;
+async fn drain(state: &AppState, root: &std::path::Path) -> anyhow::Result<()> {
+    for &channel in DeliveryChannel::ALL {
+        let call = state.internal_call(CALLER);
+        let leased = delivery::lease(state, &call, channel, 50, time::Duration::minutes(1)).await?;
         for item in leased {
-            let folder = root.join(channel.to_ascii_lowercase());
+            let folder = root.join(channel.as_str().to_ascii_lowercase());
             tokio::fs::create_dir_all(&folder).await?;
             let file = folder.join(format!(
                 "{:06}-{}.txt",
                 item.id,
-                item.purpose.to_ascii_lowercase()
+                item.purpose.as_str().to_ascii_lowercase()
             ));
             let text = format!(
                 "To: {}\nSubject: {}\nPurpose: {}\n\n{}\n",
                 item.recipient, item.subject, item.purpose, item.body
             );
             write_private(&file, text).await?;
-            delivery::acknowledge(state, context, item.id, AckResult::Sent, None).await?;
-            tracing::info!(delivery = item.id, channel, file = %file.display(), "delivered to the local mailbox");
+            let call = state.internal_call(CALLER);
+            delivery::acknowledge(state, &call, item.id, AckResult::Sent, None).await?;
+            tracing::info!(delivery = item.id, %channel, file = %file.display(), "delivered to the local mailbox");
         }
     }
     Ok(())

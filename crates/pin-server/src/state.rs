@@ -1,15 +1,18 @@
-//! What every handler shares: the database, the policy, the hashing pool, the CSPRNG, the
-//! service catalog, the clock.
+//! What every handler and use case shares: the database, the policy, the hashing pool, the
+//! CSPRNG, the service catalog, the clock, and the signals of the event log.
 
 use std::sync::{Arc, Mutex};
 
 use pin_domain::{Policy, ServiceCatalog};
 use pin_store::DatabaseConnection;
 use rand_chacha::ChaCha20Rng;
-use time::OffsetDateTime;
-use tonic::{Request, Status};
+use tokio::sync::watch;
+use tonic::Request;
 
-use crate::{auth::CallContext, hashing_pool::HashingPool};
+use crate::{
+    auth::CallContext, clock::Clock, deadline::deadline_of, error::ServiceError,
+    hashing_pool::HashingPool, usecase::Call,
+};
 
 /// Shared state of the handlers; cheap to clone.
 #[derive(Debug, Clone)]
@@ -24,15 +27,45 @@ pub struct AppState {
     pub catalog: Arc<ServiceCatalog>,
     /// The CSPRNG for PINs and tokens, seeded from the operating system at start-up.
     pub rng: Arc<Mutex<ChaCha20Rng>>,
+    /// The clock every call reads once.
+    pub clock: Arc<dyn Clock>,
+    /// Bumped after every commit that wrote events, so local subscribers look at once
+    /// (other replicas' events are found by polling).
+    pub events_written: Arc<watch::Sender<u64>>,
+    /// Turns `true` when the server shuts down: streams end.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
-    /// The current instant, to the millisecond (what the store keeps, so an instant read
-    /// back compares equal to the one written). Handlers read the clock here, once per
-    /// call, and hand it to the domain, which never reads it itself.
-    pub fn now(&self) -> OffsetDateTime {
-        let now = OffsetDateTime::now_utc();
-        now.replace_millisecond(now.millisecond()).unwrap_or(now)
+    /// What a use case needs to know about the call behind `request`: who called, the one
+    /// instant the call is decided at, and the caller's deadline.
+    pub fn call<T>(&self, request: &Request<T>) -> Result<Call, ServiceError> {
+        let caller = request
+            .extensions()
+            .get::<CallContext>()
+            .cloned()
+            .ok_or_else(|| {
+                ServiceError::Internal(anyhow::anyhow!(
+                    "request reached a handler without authentication"
+                ))
+            })?;
+        Ok(Call {
+            caller,
+            now: self.clock.now(),
+            deadline: deadline_of(request),
+        })
+    }
+
+    /// A call made by the service itself (the development mailbox), at the clock's now.
+    pub fn internal_call(&self, caller_id: &str) -> Call {
+        Call {
+            caller: CallContext {
+                caller_id: Arc::from(caller_id),
+                operator_id: None,
+            },
+            now: self.clock.now(),
+            deadline: None,
+        }
     }
 
     /// Runs `draw` with the CSPRNG. Drawing a PIN or a token takes microseconds, so a
@@ -45,13 +78,4 @@ impl AppState {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         draw(&mut rng)
     }
-}
-
-/// The authenticated caller of a request, put there by the auth layer.
-pub fn context<T>(request: &Request<T>) -> Result<CallContext, Status> {
-    request
-        .extensions()
-        .get::<CallContext>()
-        .cloned()
-        .ok_or_else(|| Status::internal("request reached a handler without authentication"))
 }

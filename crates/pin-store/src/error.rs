@@ -13,9 +13,23 @@ pub enum StoreError {
     /// operation (reload, decide, store) is safe.
     #[error("{entity} conflicts with a concurrent change or an existing row")]
     Conflict { entity: &'static str },
+    /// The database could not be reached, or no pooled connection came free in time:
+    /// nothing was done, and the same call may succeed later.
+    #[error("database unavailable")]
+    Unavailable(#[source] DbErr),
     /// Anything else the database reported; the source carries the details.
     #[error("database error")]
-    Database(#[from] DbErr),
+    Database(#[source] DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            Self::Unavailable(err)
+        } else {
+            Self::Database(err)
+        }
+    }
 }
 
 impl StoreError {
@@ -28,7 +42,7 @@ impl StoreError {
         }
         match err {
             DbErr::RecordNotFound(_) | DbErr::RecordNotUpdated => Self::NotFound { entity },
-            other => Self::Database(other),
+            other => other.into(),
         }
     }
 }
@@ -64,4 +78,25 @@ pub fn is_write_conflict(err: &DbErr) -> bool {
         return false;
     };
     matches!(db_err.code().as_deref(), Some("40001" | "40P01" | "517"))
+}
+
+/// Whether the error means the database was out of reach rather than that it refused the
+/// statement: no connection came free before the pool's acquire timeout, the server could
+/// not be connected to, or the connection broke or was terminated.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx_err)) => match &**sqlx_err {
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+            // PostgreSQL's connection exceptions (class 08) and the server going away
+            // under a session (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now).
+            Sqlx::Database(db_err) => db_err
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+            _ => false,
+        },
+        _ => false,
+    }
 }

@@ -137,6 +137,34 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Cuts the database off (no new connections, every open one terminated) or lets it be
+    /// reached again, as an outage would. PostgreSQL only; `false` on SQLite.
+    pub async fn set_reachable(&self, reachable: bool) -> bool {
+        let Cleanup::Database { admin_url, name } = &self.cleanup else {
+            return false;
+        };
+        let Ok(admin) = admin_connection(admin_url).await else {
+            return false;
+        };
+        let mut statements = vec![format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {reachable}"
+        )];
+        if !reachable {
+            statements.push(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ));
+        }
+        for statement in statements {
+            if admin.execute_unprepared(&statement).await.is_err() {
+                return false;
+            }
+        }
+        let _ = admin.close().await;
+        true
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         match &self.cleanup {

@@ -9,6 +9,7 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 
 use common::{TestDatabase, both_backends};
+use pin_domain::{AuditAction, AuditOutcome};
 use pin_store::{
     begin_write,
     entity::audit_record,
@@ -25,16 +26,18 @@ const T0: OffsetDateTime = datetime!(2026-11-23 10:00:00.123 UTC);
 const MARIO: &str = "RSSMRA85T10A562S";
 const ANNA: &str = "BNCNNA50C55F205G";
 
-fn record(at: OffsetDateTime, cf: Option<&str>, action: &str) -> NewAuditRecord {
+/// A record labelled `label`: its action when the label names one, `AUTHENTICATE`
+/// otherwise; the label also makes its request id, so records stay distinct.
+fn record(at: OffsetDateTime, cf: Option<&str>, label: &str) -> NewAuditRecord {
     NewAuditRecord {
         at,
         caller_id: "backend-1".to_owned(),
         actor_kind: ActorKind::Citizen,
         actor_id: cf.unwrap_or("anonymous").to_owned(),
-        action: action.to_owned(),
+        action: AuditAction::parse(label).unwrap_or(AuditAction::Authenticate),
         cf: cf.map(str::to_owned),
-        outcome: "OK".to_owned(),
-        request_id: Some(format!("req-{action}")),
+        outcome: AuditOutcome::Ok,
+        request_id: Some(format!("req-{label}")),
         details: BTreeMap::from([("channel".to_owned(), "web".to_owned())]),
     }
 }
@@ -65,13 +68,13 @@ async fn appended_records_form_a_chain_that_verifies(database: &TestDatabase) {
     let db = database.connect_migrated().await;
     assert_eq!(audit::verify(&db).await.unwrap(), intact(0));
 
-    let first = append(&db, &record(T0, Some(MARIO), "LOGIN")).await;
-    let mut second_new = record(T0 + Duration::seconds(1), None, "RELOAD_REGISTRY");
+    let first = append(&db, &record(T0, Some(MARIO), "AUTHENTICATE")).await;
+    let mut second_new = record(T0 + Duration::seconds(1), None, "UPSERT_PERSON");
     second_new.actor_kind = ActorKind::System;
     second_new.request_id = None;
     second_new.details = BTreeMap::new();
     let second = append(&db, &second_new).await;
-    let mut third_new = record(T0 + Duration::seconds(2), Some(MARIO), "REVOKE_PIN");
+    let mut third_new = record(T0 + Duration::seconds(2), Some(MARIO), "CHANGE_PIN");
     third_new.actor_kind = ActorKind::Operator;
     third_new.actor_id = "op-42".to_owned();
     third_new
@@ -95,26 +98,26 @@ async fn the_hash_follows_the_documented_canonical_format(database: &TestDatabas
     let db = database.connect_migrated().await;
     // Sub-millisecond digits are dropped: the record is stored and hashed to the ms.
     let at = T0 + Duration::microseconds(456);
-    let mut new = record(at, Some(MARIO), "LOGIN");
+    let mut new = record(at, Some(MARIO), "AUTHENTICATE");
     new.details
         .insert("note".to_owned(), "a \"quoted\"\nline, è".to_owned());
     let first = append(&db, &new).await;
     let expected = concat!(
         r#"["0000000000000000000000000000000000000000000000000000000000000000","#,
-        r#"1795428000123,"backend-1","CITIZEN","RSSMRA85T10A562S","LOGIN","#,
-        r#""RSSMRA85T10A562S","OK","req-LOGIN","#,
+        r#"1795428000123,"backend-1","CITIZEN","RSSMRA85T10A562S","AUTHENTICATE","#,
+        r#""RSSMRA85T10A562S","OK","req-AUTHENTICATE","#,
         r#"[["channel","web"],["note","a \"quoted\"\nline, è"]]]"#,
     );
     assert_eq!(first.hash, hex::encode(Sha256::digest(expected.as_bytes())));
     assert_eq!(first.at, T0);
 
-    let mut second_new = record(T0, None, "SWEEP");
+    let mut second_new = record(T0, None, "UPSERT_PERSON");
     second_new.actor_kind = ActorKind::System;
     second_new.request_id = None;
     second_new.details = BTreeMap::new();
     let second = append(&db, &second_new).await;
     let expected = format!(
-        r#"["{}",1795428000123,"backend-1","SYSTEM","anonymous","SWEEP","","OK","",[]]"#,
+        r#"["{}",1795428000123,"backend-1","SYSTEM","anonymous","UPSERT_PERSON","","OK","",[]]"#,
         first.hash
     );
     assert_eq!(
@@ -193,7 +196,7 @@ both_backends!(list_filters_by_cf_and_time_and_pages_by_id);
 
 async fn an_edited_record_fails_verification_at_its_id(database: &TestDatabase) {
     let db = database.connect_migrated().await;
-    let _first = append(&db, &record(T0, Some(MARIO), "LOGIN")).await;
+    let _first = append(&db, &record(T0, Some(MARIO), "AUTHENTICATE")).await;
     let second = append(&db, &record(T0, Some(MARIO), "CHANGE_PIN")).await;
     let _third = append(&db, &record(T0, Some(MARIO), "LOGOUT")).await;
 
@@ -217,7 +220,7 @@ both_backends!(an_edited_record_fails_verification_at_its_id);
 
 async fn a_removed_record_breaks_the_link_of_the_next(database: &TestDatabase) {
     let db = database.connect_migrated().await;
-    let first = append(&db, &record(T0, Some(MARIO), "LOGIN")).await;
+    let first = append(&db, &record(T0, Some(MARIO), "AUTHENTICATE")).await;
     let second = append(&db, &record(T0, Some(MARIO), "CHANGE_PIN")).await;
     let third = append(&db, &record(T0, Some(MARIO), "LOGOUT")).await;
 
@@ -253,7 +256,7 @@ async fn a_chain_longer_than_a_page_verifies_across_pages(database: &TestDatabas
     let txn = begin_write(&db).await.unwrap();
     let mut stored = Vec::new();
     for n in 0..2005 {
-        let new = record(T0 + Duration::milliseconds(n), Some(MARIO), "LOGIN");
+        let new = record(T0 + Duration::milliseconds(n), Some(MARIO), "AUTHENTICATE");
         stored.push(audit::append(&txn, &new).await.unwrap());
     }
     txn.commit().await.unwrap();
@@ -343,7 +346,7 @@ both_backends!(concurrent_appends_from_separate_pools_never_fork_the_chain);
 async fn an_append_rolled_back_with_its_transaction_leaves_no_record(database: &TestDatabase) {
     let db = database.connect_migrated().await;
     let txn = begin_write(&db).await.unwrap();
-    let doomed = audit::append(&txn, &record(T0, Some(MARIO), "LOGIN"))
+    let doomed = audit::append(&txn, &record(T0, Some(MARIO), "AUTHENTICATE"))
         .await
         .unwrap();
     txn.rollback().await.unwrap();
@@ -352,7 +355,7 @@ async fn an_append_rolled_back_with_its_transaction_leaves_no_record(database: &
     assert_eq!(audit::verify(&db).await.unwrap(), intact(0));
 
     // The chain starts afresh, as if the rolled-back record never existed.
-    let first = append(&db, &record(T0, Some(MARIO), "LOGIN")).await;
+    let first = append(&db, &record(T0, Some(MARIO), "AUTHENTICATE")).await;
     assert_eq!(first.prev_hash, GENESIS_HASH);
     assert_eq!(first.hash, doomed.hash);
 

@@ -7,8 +7,9 @@ mod common;
 
 use common::{TestDatabase, both_backends};
 use pin_domain::{
-    CodiceFiscale, Credential, CredentialState, Event, HashParams, Holder, IssuedVia, Level,
-    Person, PinHasher, Policy, PolicySettings, RawPerson, RevocationReason,
+    AuditAction, AuditOutcome, CodiceFiscale, Credential, CredentialState, Event, HashParams,
+    Holder, IssuedVia, Level, Person, PinHasher, Policy, PolicySettings, RawPerson,
+    RevocationReason,
 };
 use pin_store::{
     StoreError,
@@ -50,9 +51,9 @@ fn audit_record() -> NewAuditRecord {
         caller_id: "test".to_owned(),
         actor_kind: ActorKind::Caller,
         actor_id: "test".to_owned(),
-        action: "registry.upsert".to_owned(),
+        action: AuditAction::UpsertPerson,
         cf: None,
-        outcome: String::new(),
+        outcome: AuditOutcome::Ok,
         request_id: None,
         details: Default::default(),
     }

@@ -1,12 +1,34 @@
 //! Conversions between protobuf messages and domain values. This is the only module that
-//! knows both; handlers call these and never look inside a message themselves.
+//! looks inside messages: handlers destructure a request, hand its fields to these
+//! functions, call one use case and encode its answer with these functions.
+
+mod audit;
+mod authentication;
+mod authorization;
+mod delivery;
+mod events;
+mod issuance;
+mod registry;
+
+pub use audit::*;
+pub use authentication::*;
+pub use authorization::*;
+pub use delivery::*;
+pub use events::*;
+pub use issuance::*;
+pub use registry::*;
 
 use pin_domain::{Category, CodiceFiscale, Person, PersonProblem, RawPerson, Sex, format_date};
 use pin_proto::v1 as pb;
+use prost::Message;
 use prost_types::Timestamp;
 use time::OffsetDateTime;
 
-use crate::error::{ServiceError, Violation};
+use crate::{
+    error::{ServiceError, Violation},
+    tokens::sha256_hex,
+    usecase::RequestKey,
+};
 
 /// The protobuf name of a category, as the domain parses it; empty for unset values.
 fn category_name(value: i32) -> &'static str {
@@ -153,229 +175,46 @@ pub fn timestamp(instant: OffsetDateTime) -> Timestamp {
     }
 }
 
-/// Where the first half of an online PIN goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstHalfChannel {
-    /// SMS to the mobile number.
-    Sms,
-    /// E-mail.
-    Email,
-}
-
-/// A PIN applicant, every field parsed and the codice fiscale agreeing with the rest.
-#[derive(Debug, Clone)]
-pub struct Applicant {
-    /// Codice fiscale.
-    pub cf: CodiceFiscale,
-    /// Family name.
-    pub family_name: pin_domain::PersonName,
-    /// Given name.
-    pub given_name: pin_domain::PersonName,
-    /// The address the applicant states.
-    pub residence: pin_domain::PostalAddress,
-    /// The number the contact center can call.
-    pub callback_phone: String,
-    /// Mobile number, if given.
-    pub mobile: Option<pin_domain::MobileNumber>,
-    /// E-mail, if given.
-    pub email: Option<pin_domain::Email>,
-    /// PEC, if given.
-    pub pec: Option<pin_domain::Pec>,
-    /// Where the first half goes.
-    pub first_half: FirstHalfChannel,
-}
-
-impl Applicant {
-    /// How many contacts were given.
-    pub fn contact_count(&self) -> usize {
-        usize::from(self.mobile.is_some())
-            + usize::from(self.email.is_some())
-            + usize::from(self.pec.is_some())
-    }
-}
-
-fn phone(input: &str) -> Option<String> {
-    let digits: String = input
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '/' | '(' | ')'))
-        .collect();
-    let body = digits.strip_prefix('+').unwrap_or(&digits);
-    ((6..=15).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
-}
-
-/// Parses an applicant under the request field `prefix`, collecting every problem.
-pub fn applicant(
-    prefix: &str,
-    applicant: Option<&pb::Applicant>,
-) -> Result<Applicant, ServiceError> {
-    let Some(pb::Applicant {
-        codice_fiscale,
-        family_name,
-        given_name,
-        sex,
-        birth_date,
-        residence,
-        callback_phone,
-        contacts,
-        first_half_channel,
-    }) = applicant
-    else {
+/// Parses the request id of `message` (field `request_id`): 1-64 characters from
+/// `[A-Za-z0-9._:-]`. The key carries the fingerprint of the whole message, so the same id
+/// with a different request is recognised.
+pub fn request_key(request_id: &str, message: &impl Message) -> Result<RequestKey, ServiceError> {
+    let ok = (1..=64).contains(&request_id.len())
+        && request_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if !ok {
         return Err(ServiceError::invalid(
-            prefix,
-            "MISSING",
-            "the applicant is required",
+            "request_id",
+            "REQUEST_ID",
+            "request_id must be 1-64 characters from letters, digits and . _ : -",
         ));
-    };
-    let mut problems = Vec::new();
-    let field = |name: &str| format!("{prefix}.{name}");
-    let mut note = |name: String, reason: &str, description: String| {
-        problems.push(Violation::new(name, reason, description));
-    };
-    let cf = CodiceFiscale::parse(codice_fiscale)
-        .map_err(|e| note(field("codice_fiscale"), e.reason(), e.to_string()))
-        .ok();
-    let family = pin_domain::PersonName::parse(family_name)
-        .map_err(|e| note(field("family_name"), e.reason(), e.to_string()))
-        .ok();
-    let given = pin_domain::PersonName::parse(given_name)
-        .map_err(|e| note(field("given_name"), e.reason(), e.to_string()))
-        .ok();
-    let sex = Sex::parse(sex_code(*sex))
-        .map_err(|_| {
-            note(
-                field("sex"),
-                "MISSING",
-                "sex must be SEX_FEMALE or SEX_MALE".into(),
-            )
+    }
+    Ok(RequestKey {
+        request_id: request_id.to_owned(),
+        fingerprint: sha256_hex(&message.encode_to_vec()),
+    })
+}
+
+/// An instant from an optional protobuf timestamp in field `field`.
+pub fn instant(
+    field: &str,
+    value: Option<Timestamp>,
+) -> Result<Option<OffsetDateTime>, ServiceError> {
+    value
+        .map(|t| {
+            OffsetDateTime::from_unix_timestamp(t.seconds)
+                .ok()
+                .and_then(|at| at.replace_nanosecond(u32::try_from(t.nanos).ok()?).ok())
+                .ok_or_else(|| ServiceError::invalid(field, "TIMESTAMP", "not a valid timestamp"))
         })
-        .ok();
-    let born = pin_domain::parse_date(birth_date);
-    if born.is_none() {
-        note(
-            field("birth_date"),
-            "CALENDAR_DATE",
-            format!("{birth_date:?} is not a calendar date in the form YYYY-MM-DD"),
-        );
-    }
-    let address = match residence {
-        Some(pb::PostalAddress {
-            street,
-            number,
-            cap,
-            municipality,
-            province,
-        }) => pin_domain::PostalAddress::parse(street, number, cap, municipality, province)
-            .map_err(|e| {
-                note(
-                    field(&format!("residence.{}", e.field())),
-                    e.reason(),
-                    e.to_string(),
-                )
-            })
-            .ok(),
-        None => {
-            note(
-                field("residence"),
-                "MISSING",
-                "the residence address is required".into(),
-            );
-            None
-        }
-    };
-    let phone_number = phone(callback_phone);
-    if phone_number.is_none() {
-        note(
-            field("callback_phone"),
-            "PHONE_NUMBER",
-            "callback_phone must be a phone number of 6-15 digits".into(),
-        );
-    }
-    let (mut mobile, mut email, mut pec) = (None, None, None);
-    if let Some(pb::ContactDetails {
-        mobile: m,
-        email: e,
-        pec: p,
-    }) = contacts
-    {
-        if !m.trim().is_empty() {
-            mobile = pin_domain::MobileNumber::parse(m)
-                .map_err(|err| note(field("contacts.mobile"), err.reason(), err.to_string()))
-                .ok();
-        }
-        if !e.trim().is_empty() {
-            email = pin_domain::Email::parse(e)
-                .map_err(|err| note(field("contacts.email"), err.reason(), err.to_string()))
-                .ok();
-        }
-        if !p.trim().is_empty() {
-            pec = pin_domain::Pec::parse(p)
-                .map_err(|err| note(field("contacts.pec"), err.reason(), err.to_string()))
-                .ok();
-        }
-    }
-    let channel = match pb::FirstHalfChannel::try_from(*first_half_channel) {
-        Ok(pb::FirstHalfChannel::Sms) => Some(FirstHalfChannel::Sms),
-        Ok(pb::FirstHalfChannel::Email) => Some(FirstHalfChannel::Email),
-        Ok(pb::FirstHalfChannel::Unspecified) | Err(_) => {
-            note(
-                field("first_half_channel"),
-                "MISSING",
-                "first_half_channel must be SMS or EMAIL".into(),
-            );
-            None
-        }
-    };
-    let given_contact = |c: &pb::ContactDetails, sms: bool| {
-        if sms {
-            c.mobile.trim().is_empty()
-        } else {
-            c.email.trim().is_empty()
-        }
-    };
-    match (channel, contacts.as_ref()) {
-        (Some(FirstHalfChannel::Sms), c) if c.is_none_or(|c| given_contact(c, true)) => note(
-            field("contacts.mobile"),
-            "REQUIRED_FOR_CHANNEL",
-            "a mobile number is required to send the first half by SMS".into(),
-        ),
-        (Some(FirstHalfChannel::Email), c) if c.is_none_or(|c| given_contact(c, false)) => note(
-            field("contacts.email"),
-            "REQUIRED_FOR_CHANNEL",
-            "an e-mail address is required to send the first half by e-mail".into(),
-        ),
-        _ => {}
-    }
-    if let (Some(cf), Some(family), Some(given), Some(sex), Some(born)) =
-        (&cf, &family, &given, sex, born)
-        && let Err(disagreements) = cf.agrees_with(family, given, sex, born)
-    {
-        for d in disagreements {
-            note(
-                field(d.field()),
-                "DISAGREES_WITH_CF",
-                format!("{} does not agree with the codice fiscale", d.field()),
-            );
-        }
-    }
-    match (cf, family, given, address, phone_number, channel) {
-        (
-            Some(cf),
-            Some(family_name),
-            Some(given_name),
-            Some(residence),
-            Some(callback_phone),
-            Some(first_half),
-        ) if problems.is_empty() => Ok(Applicant {
-            cf,
-            family_name,
-            given_name,
-            residence,
-            callback_phone,
-            mobile,
-            email,
-            pec,
-            first_half,
-        }),
-        _ => Err(ServiceError::InvalidArgument(problems)),
+        .transpose()
+}
+
+/// A protobuf level of a domain level.
+pub fn level_to_pb(level: pin_domain::Level) -> pb::Level {
+    match level {
+        pin_domain::Level::Ordinary => pb::Level::Ordinary,
+        pin_domain::Level::Dispositive => pb::Level::Dispositive,
     }
 }

@@ -4,8 +4,8 @@
 
 use pin_proto::v1::{
     callback_service_server::CallbackService, contacts_service_server::ContactsService,
-    event_service_server::EventService, recovery_service_server::RecoveryService,
-    revocation_service_server::RevocationService, upgrade_service_server::UpgradeService,
+    recovery_service_server::RecoveryService, revocation_service_server::RevocationService,
+    upgrade_service_server::UpgradeService,
 };
 
 /// A service not built yet: every RPC answers `UNIMPLEMENTED`.
@@ -17,4 +17,3 @@ impl UpgradeService for NotYetBuilt {}
 impl RecoveryService for NotYetBuilt {}
 impl ContactsService for NotYetBuilt {}
 impl RevocationService for NotYetBuilt {}
-impl EventService for NotYetBuilt {}

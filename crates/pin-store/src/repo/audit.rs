@@ -19,6 +19,8 @@
 //! - `prev_hash`: the previous record's `hash` (64 lower-case hex digits), or
 //!   [`GENESIS_HASH`] (64 `0`s) for the first record;
 //! - `at`: a JSON integer, the instant in Unix milliseconds (as stored);
+//! - `action` and `outcome`: the stored upper-case names of `pin_domain::AuditAction` and
+//!   `pin_domain::AuditOutcome` (records written before they existed keep their text);
 //! - `actor_kind`: the stored upper-case name (`"CITIZEN"`, `"OPERATOR"`, `"CALLER"`,
 //!   `"SYSTEM"`);
 //! - `cf`, `request_id`: the string, or `""` when absent;
@@ -32,7 +34,7 @@
 //! UTF-8. Example of a first record:
 //!
 //! ```text
-//! ["0000000000000000000000000000000000000000000000000000000000000000",1795428000123,"backend-1","CITIZEN","RSSMRA85T10A562S","LOGIN","RSSMRA85T10A562S","OK","req-1",[["channel","web"]]]
+//! ["0000000000000000000000000000000000000000000000000000000000000000",1795428000123,"backend-1","CITIZEN","RSSMRA85T10A562S","AUTHENTICATE","RSSMRA85T10A562S","OK","req-1",[["channel","web"]]]
 //! ```
 //!
 //! Note that an absent `cf` (or `request_id`) and an empty one hash alike.
@@ -47,6 +49,7 @@
 
 use std::collections::BTreeMap;
 
+use pin_domain::{AuditAction, AuditOutcome};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -125,12 +128,12 @@ pub struct NewAuditRecord {
     pub actor_kind: ActorKind,
     /// Who acted: a codice fiscale, an operator id, a caller id, a job name.
     pub actor_id: String,
-    /// What was done, e.g. `"LOGIN"` or `"REVOKE_PIN"`.
-    pub action: String,
+    /// What was done.
+    pub action: AuditAction,
     /// Whose identity the action concerned, if anyone's.
     pub cf: Option<String>,
-    /// How it went, e.g. `"OK"` or `"DENIED"`.
-    pub outcome: String,
+    /// How it went.
+    pub outcome: AuditOutcome,
     /// The caller's request id, if it sent one.
     pub request_id: Option<String>,
     /// Further non-secret facts, by name.
@@ -215,9 +218,9 @@ fn canonical<'a>(prev_hash: &'a str, record: &'a NewAuditRecord) -> Canonical<'a
         caller_id: &record.caller_id,
         actor_kind: record.actor_kind.as_str(),
         actor_id: &record.actor_id,
-        action: &record.action,
+        action: record.action.as_str(),
         cf: record.cf.as_deref(),
-        outcome: &record.outcome,
+        outcome: record.outcome.as_str(),
         request_id: record.request_id.as_deref(),
         details: &record.details,
     }
@@ -287,9 +290,9 @@ pub async fn append(
         caller_id: record.caller_id.clone(),
         actor_kind: record.actor_kind.as_str().to_owned(),
         actor_id: record.actor_id.clone(),
-        action: record.action.clone(),
+        action: record.action.as_str().to_owned(),
         cf: record.cf.clone(),
-        outcome: record.outcome.clone(),
+        outcome: record.outcome.as_str().to_owned(),
         request_id: record.request_id.clone(),
         details,
         prev_hash: prev_hash.clone(),
@@ -305,9 +308,9 @@ pub async fn append(
         caller_id: record.caller_id.clone(),
         actor_kind: record.actor_kind,
         actor_id: record.actor_id.clone(),
-        action: record.action.clone(),
+        action: record.action.as_str().to_owned(),
         cf: record.cf.clone(),
-        outcome: record.outcome.clone(),
+        outcome: record.outcome.as_str().to_owned(),
         request_id: record.request_id.clone(),
         details: record.details.clone(),
         prev_hash,

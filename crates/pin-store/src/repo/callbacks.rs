@@ -1,5 +1,6 @@
 //! The contact center's callback queue.
 
+use pin_domain::CallbackReason;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
 use time::OffsetDateTime;
 
@@ -11,8 +12,8 @@ use crate::{StoreError, entity::callback_case, error::ClassifyDbErr};
 pub struct NewCallbackCase {
     /// The applicant's codice fiscale.
     pub cf: String,
-    /// `ADDRESS_MISMATCH`, `UNKNOWN_PERSON` or `DELIVERY_FAILED`.
-    pub reason: &'static str,
+    /// Why it was opened.
+    pub reason: CallbackReason,
     /// What was submitted, as JSON (no secrets).
     pub request: String,
     /// The number to call.
@@ -28,7 +29,7 @@ pub async fn open(
     let row = callback_case::ActiveModel {
         cf: Set(case.cf),
         status: Set("OPEN".to_owned()),
-        reason: Set(case.reason.to_owned()),
+        reason: Set(case.reason.as_str().to_owned()),
         request: Set(case.request),
         callback_phone: Set(case.callback_phone),
         created_at: Set(to_millis(now)),

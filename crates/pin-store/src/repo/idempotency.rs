@@ -1,6 +1,17 @@
 //! Idempotency keys: a retried request with the same id gets the first answer.
+//!
+//! A change claims its request id as the *first* statement of its write transaction
+//! ([`claim`]) and fills in the answer as the last ([`complete`]), so the claim and the
+//! answer commit together with the change or not at all, and nobody ever reads a claim
+//! without its answer. A concurrent request with the same id cannot decide anything in
+//! the meantime: on PostgreSQL its own claim waits on the first one's uncommitted row and
+//! then fails as a `Conflict`; on SQLite its transaction cannot even begin until the first
+//! one has committed. Either way the loser reads the winner's answer.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::Expr,
+};
 use time::OffsetDateTime;
 
 use super::to_millis;
@@ -30,27 +41,53 @@ pub async fn find(
     }))
 }
 
-/// Records the answer, inside the transaction of the change it answers. A concurrent
-/// request with the same id makes one of the two transactions fail with `Conflict`.
-pub async fn record(
-    db: &impl ConnectionTrait,
+/// A request id claimed inside a write transaction, waiting for its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    caller_id: String,
+    request_id: String,
+}
+
+/// Claims `(caller_id, request_id)` for the change being made in `txn`; call it before
+/// anything else in the transaction. `Conflict` when a request with the same id has
+/// committed first (read its answer with [`find`]).
+pub async fn claim(
+    txn: &impl ConnectionTrait,
     caller_id: &str,
     request_id: &str,
     rpc: &str,
     fingerprint: &str,
-    response: Vec<u8>,
     now: OffsetDateTime,
-) -> Result<(), StoreError> {
+) -> Result<Claim, StoreError> {
     idempotency_key::ActiveModel {
         caller_id: Set(caller_id.to_owned()),
         request_id: Set(request_id.to_owned()),
         rpc: Set(rpc.to_owned()),
         fingerprint: Set(fingerprint.to_owned()),
-        response: Set(response),
+        response: Set(Vec::new()),
         created_at: Set(to_millis(now)),
     }
-    .insert(db)
+    .insert(txn)
     .await
     .classify("idempotency key")?;
+    Ok(Claim {
+        caller_id: caller_id.to_owned(),
+        request_id: request_id.to_owned(),
+    })
+}
+
+/// Stores the answer of a claimed request, in the transaction that claimed it.
+pub async fn complete(
+    txn: &impl ConnectionTrait,
+    claim: Claim,
+    response: Vec<u8>,
+) -> Result<(), StoreError> {
+    use idempotency_key::Column;
+    idempotency_key::Entity::update_many()
+        .col_expr(Column::Response, Expr::value(response))
+        .filter(Column::CallerId.eq(claim.caller_id))
+        .filter(Column::RequestId.eq(claim.request_id))
+        .exec(txn)
+        .await?;
     Ok(())
 }

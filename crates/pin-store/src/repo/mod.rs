@@ -5,6 +5,7 @@ pub mod audit;
 pub mod callbacks;
 pub mod contacts;
 pub mod credentials;
+pub mod events;
 pub mod held;
 pub mod idempotency;
 pub mod outbox;

@@ -12,7 +12,9 @@ use sea_orm::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::{from_millis, to_millis};
+use pin_domain::{DeliveryChannel, DeliveryPurpose};
+
+use super::{corrupt, from_millis, to_millis};
 use crate::{
     StoreError,
     db::begin_write,
@@ -30,12 +32,12 @@ pub struct NewDelivery {
     pub cf: String,
     /// The credential it belongs to, if any.
     pub credential_id: Option<i64>,
-    /// `SMS`, `EMAIL`, `PEC` or `POST`.
-    pub channel: &'static str,
+    /// How it travels.
+    pub channel: DeliveryChannel,
     /// Number, address, or postal address lines.
     pub recipient: String,
-    /// `PIN_FIRST_HALF`, `PIN_SECOND_HALF`, ….
-    pub purpose: &'static str,
+    /// What it carries.
+    pub purpose: DeliveryPurpose,
     /// Subject line.
     pub subject: String,
     /// Text with [`SECRET_PLACEHOLDER`] where the secret goes.
@@ -54,11 +56,11 @@ pub struct LeasedDelivery {
     /// The credential it belongs to.
     pub credential_id: Option<i64>,
     /// Channel.
-    pub channel: String,
+    pub channel: DeliveryChannel,
     /// Recipient.
     pub recipient: String,
     /// Purpose.
-    pub purpose: String,
+    pub purpose: DeliveryPurpose,
     /// Subject line.
     pub subject: String,
     /// The text with the secret in place.
@@ -82,9 +84,9 @@ pub async fn enqueue(
     let row = delivery::ActiveModel {
         cf: Set(delivery.cf),
         credential_id: Set(delivery.credential_id),
-        channel: Set(delivery.channel.to_owned()),
+        channel: Set(delivery.channel.as_str().to_owned()),
         recipient: Set(delivery.recipient),
-        purpose: Set(delivery.purpose.to_owned()),
+        purpose: Set(delivery.purpose.as_str().to_owned()),
         body: Set(body),
         secret: Set(delivery.secret),
         status: Set("PENDING".to_owned()),
@@ -98,16 +100,25 @@ pub async fn enqueue(
     Ok(row.id)
 }
 
+fn channel_of(row: &Model) -> Result<DeliveryChannel, StoreError> {
+    Ok(DeliveryChannel::parse(&row.channel).ok_or_else(|| corrupt("channel", &row.channel))?)
+}
+
+fn purpose_of(row: &Model) -> Result<DeliveryPurpose, StoreError> {
+    Ok(DeliveryPurpose::parse(&row.purpose).ok_or_else(|| corrupt("purpose", &row.purpose))?)
+}
+
 fn leased(row: Model) -> Result<LeasedDelivery, StoreError> {
+    let (channel, purpose) = (channel_of(&row)?, purpose_of(&row)?);
     let secret = row.secret.unwrap_or_default();
     let (subject, body) = row.body.split_once('\n').unwrap_or(("", row.body.as_str()));
     Ok(LeasedDelivery {
         id: row.id,
         cf: row.cf,
         credential_id: row.credential_id,
-        channel: row.channel,
+        channel,
         recipient: row.recipient,
-        purpose: row.purpose,
+        purpose,
         subject: subject.to_owned(),
         body: body.replace(SECRET_PLACEHOLDER, &secret),
         secret,
@@ -120,7 +131,7 @@ fn leased(row: Model) -> Result<LeasedDelivery, StoreError> {
 /// ran out, oldest first. Concurrent workers never lease the same delivery.
 pub async fn lease<C>(
     db: &C,
-    channel: &str,
+    channel: DeliveryChannel,
     max: u64,
     lease: Duration,
     owner: &str,
@@ -133,7 +144,7 @@ where
     let until = to_millis(now + lease);
     let txn = begin_write(db).await?;
     let mut select = delivery::Entity::find()
-        .filter(Column::Channel.eq(channel))
+        .filter(Column::Channel.eq(channel.as_str()))
         .filter(
             Condition::any().add(Column::Status.eq("PENDING")).add(
                 Condition::all()
@@ -176,23 +187,59 @@ pub enum AckResult {
     Failed,
 }
 
+impl AckResult {
+    fn stored(self) -> &'static str {
+        match self {
+            AckResult::Sent => "SENT",
+            AckResult::Failed => "FAILED",
+        }
+    }
+}
+
+/// A delivery as acknowledged (without its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Row id.
+    pub id: i64,
+    /// Whom it concerns.
+    pub cf: String,
+    /// Channel.
+    pub channel: DeliveryChannel,
+    /// Purpose.
+    pub purpose: DeliveryPurpose,
+    /// `false` when this call recorded the outcome; `true` when an earlier acknowledgement
+    /// with the same result already had (a worker retrying its ack).
+    pub repeated: bool,
+}
+
+/// Why an acknowledgement was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AckRefusal {
+    /// The delivery is not leased, or its lease ran out: it may be with another worker.
+    #[error("the delivery is not leased or its lease has expired")]
+    LeaseExpired,
+    /// It was already acknowledged with the other result.
+    #[error("the delivery was already acknowledged with another result")]
+    OtherResult,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Acknowledges a leased delivery whose lease is still running, erasing its secret.
-/// `NotFound` if unknown; `Conflict` if not leased or the lease ran out. Returns the row
-/// as it was before the acknowledgement (without its secret).
+/// Acknowledging it again with the same result answers as the first time did, so a worker
+/// that retries an ack after a timeout does not send the message twice. `NotFound` if the
+/// delivery is unknown.
 pub async fn acknowledge(
     db: &impl ConnectionTrait,
     id: i64,
     result: AckResult,
     failure_reason: Option<&str>,
     now: OffsetDateTime,
-) -> Result<Model, StoreError> {
+) -> Result<Acknowledged, AckRefusal> {
     let now_ms = to_millis(now);
-    let status = match result {
-        AckResult::Sent => "SENT",
-        AckResult::Failed => "FAILED",
-    };
     let updated = delivery::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::Status, Expr::value(result.stored()))
         .col_expr(Column::Secret, Expr::value(Option::<String>::None))
         .col_expr(Column::AckedAt, Expr::value(now_ms))
         .col_expr(
@@ -203,16 +250,26 @@ pub async fn acknowledge(
         .filter(Column::Status.eq("LEASED"))
         .filter(Column::LeasedUntil.gt(now_ms))
         .exec(db)
-        .await?;
+        .await
+        .map_err(StoreError::from)?;
     let row = delivery::Entity::find_by_id(id)
         .one(db)
-        .await?
+        .await
+        .map_err(StoreError::from)?
         .ok_or(StoreError::NotFound { entity: "delivery" })?;
-    if updated.rows_affected == 1 {
-        Ok(row)
-    } else {
-        Err(StoreError::Conflict { entity: "delivery" })
-    }
+    let repeated = match (updated.rows_affected, row.status.as_str()) {
+        (1, _) => false,
+        (_, status) if status == result.stored() => true,
+        (_, "SENT" | "FAILED") => return Err(AckRefusal::OtherResult),
+        _ => return Err(AckRefusal::LeaseExpired),
+    };
+    Ok(Acknowledged {
+        id: row.id,
+        channel: channel_of(&row)?,
+        purpose: purpose_of(&row)?,
+        cf: row.cf,
+        repeated,
+    })
 }
 
 /// The channel and recipient that carried a credential's first half, as a contact.
@@ -222,17 +279,16 @@ pub async fn first_half_contact(
 ) -> Result<Option<(pin_domain::ContactKind, String)>, StoreError> {
     let row = delivery::Entity::find()
         .filter(Column::CredentialId.eq(credential_id))
-        .filter(Column::Purpose.eq("PIN_FIRST_HALF"))
+        .filter(Column::Purpose.eq(DeliveryPurpose::PinFirstHalf.as_str()))
         .order_by_desc(Column::Id)
         .one(db)
         .await?;
-    Ok(row.and_then(|row| {
-        let kind = match row.channel.as_str() {
-            "SMS" => pin_domain::ContactKind::Mobile,
-            "EMAIL" => pin_domain::ContactKind::Email,
-            "PEC" => pin_domain::ContactKind::Pec,
-            _ => return None,
-        };
-        Some((kind, row.recipient))
-    }))
+    let Some(row) = row else { return Ok(None) };
+    let kind = match channel_of(&row)? {
+        DeliveryChannel::Sms => pin_domain::ContactKind::Mobile,
+        DeliveryChannel::Email => pin_domain::ContactKind::Email,
+        DeliveryChannel::Pec => pin_domain::ContactKind::Pec,
+        DeliveryChannel::Post => return Ok(None),
+    };
+    Ok(Some((kind, row.recipient)))
 }

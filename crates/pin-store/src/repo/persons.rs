@@ -1,6 +1,6 @@
 //! The registry: persons keyed by codice fiscale.
 
-use pin_domain::{CodiceFiscale, Person, RawPerson, format_date};
+use pin_domain::{AuditOutcome, CodiceFiscale, Person, RawPerson, format_date};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
 };
@@ -130,13 +130,13 @@ async fn upsert_once(
         }
     };
     let audited = match outcome {
-        Upserted::Inserted => Some("INSERTED"),
-        Upserted::Updated => Some("UPDATED"),
+        Upserted::Inserted => Some(AuditOutcome::Inserted),
+        Upserted::Updated => Some(AuditOutcome::Updated),
         Upserted::Unchanged => None,
     };
     if let Some(outcome) = audited {
         let record = NewAuditRecord {
-            outcome: outcome.to_owned(),
+            outcome,
             cf: Some(person.codice_fiscale.as_str().to_owned()),
             ..audit.clone()
         };

@@ -1,6 +1,6 @@
 //! Sessions: opaque tokens stored only as their SHA-256, with idle and absolute timeouts.
 
-use pin_domain::{CodiceFiscale, Level};
+use pin_domain::{CodiceFiscale, Level, SessionEnd};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     sea_query::Expr,
@@ -116,12 +116,12 @@ pub async fn use_session(
 pub async fn end(
     db: &impl ConnectionTrait,
     token_hash: &str,
-    reason: &str,
+    reason: SessionEnd,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let result = session::Entity::update_many()
         .col_expr(Column::EndedAt, Expr::value(to_millis(now)))
-        .col_expr(Column::EndReason, Expr::value(reason))
+        .col_expr(Column::EndReason, Expr::value(reason.as_str()))
         .filter(Column::TokenHash.eq(token_hash))
         .filter(Column::EndedAt.is_null())
         .exec(db)
@@ -134,12 +134,12 @@ pub async fn end_all(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
     keep: Option<i64>,
-    reason: &str,
+    reason: SessionEnd,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     let mut update = session::Entity::update_many()
         .col_expr(Column::EndedAt, Expr::value(to_millis(now)))
-        .col_expr(Column::EndReason, Expr::value(reason))
+        .col_expr(Column::EndReason, Expr::value(reason.as_str()))
         .filter(Column::Cf.eq(cf.as_str()))
         .filter(Column::EndedAt.is_null());
     if let Some(keep) = keep {
@@ -152,7 +152,7 @@ pub async fn end_all(
 pub async fn end_returning_cf(
     db: &impl ConnectionTrait,
     token_hash: &str,
-    reason: &str,
+    reason: SessionEnd,
     now: OffsetDateTime,
 ) -> Result<Option<CodiceFiscale>, StoreError> {
     let Some(row) = session::Entity::find()
