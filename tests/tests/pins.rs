@@ -4,13 +4,14 @@
 use pin_domain::CodiceFiscale;
 use pin_proto::v1::{
     AuthenticateRequest, ChangePinRequest, CompleteFirstAccessRequest, IntrospectSessionRequest,
+    ListAuditEventsRequest, audit_service_client::AuditServiceClient,
     authenticate_response::Result as Outcome,
     authentication_service_client::AuthenticationServiceClient,
 };
 use pin_tests::{
     Backend, TestApp, TestDatabase, as_role, both_backends,
     citizen::{MARIO, import_registry, obtain_initial_pin},
-    spawn_app, spawn_sharing, test_config,
+    spawn_app, spawn_app_with, spawn_sharing, test_config,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -141,6 +142,72 @@ async fn a_pin_change_needs_the_current_pin_refuses_old_ones_and_ends_other_sess
     app.stop().await;
 }
 both_backends!(a_pin_change_needs_the_current_pin_refuses_old_ones_and_ends_other_sessions);
+
+async fn a_wrong_current_pin_at_a_pin_change_is_a_failed_login_like_any_other(backend: Backend) {
+    let app = spawn_app_with(backend, &[("PIN_POLICY__MAX_FAILED_ATTEMPTS", "3")]).await;
+    let pin = activated(&app).await;
+    let mine = session(&app, &pin).await;
+    let mut client = AuthenticationServiceClient::new(app.channel.clone());
+    let change = |current: &str| ChangePinRequest {
+        session_token: mine.clone(),
+        current_pin: current.into(),
+        new_pin: "NEWPN234".into(),
+    };
+    let failed_login = login(&app, "WRNGWRNG").await.unwrap_err();
+    // Wrong current PINs use up the same allowance as wrong logins...
+    for _ in 0..2 {
+        let refused = client
+            .change_pin(as_role("portal", change("WRNGWRNG")))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), failed_login.code());
+        assert_eq!(refused.message(), failed_login.message());
+        assert_eq!(refused.details(), failed_login.details());
+    }
+    // ...so now even the right current PIN is refused, exactly like a wrong one.
+    let locked = client
+        .change_pin(as_role("portal", change(&pin)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (locked.code(), locked.message(), locked.details()),
+        (
+            failed_login.code(),
+            failed_login.message(),
+            failed_login.details()
+        )
+    );
+    // Each failure is audited under the RPC that failed, with why.
+    let mut audit = AuditServiceClient::new(app.channel.clone());
+    let events = audit
+        .list_audit_events(as_role(
+            "admin",
+            ListAuditEventsRequest {
+                codice_fiscale: MARIO.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let failures: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e.outcome == "FAILED")
+        .map(|e| (e.action.as_str(), e.details["refusal"].as_str()))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            ("AUTHENTICATE", "WRONG_PIN"),
+            ("CHANGE_PIN", "WRONG_PIN"),
+            ("CHANGE_PIN", "WRONG_PIN"),
+            ("CHANGE_PIN", "LOCKED"),
+        ]
+    );
+    app.stop().await;
+}
+both_backends!(a_wrong_current_pin_at_a_pin_change_is_a_failed_login_like_any_other);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hash_with_outdated_parameters_is_replaced_at_the_next_login() {
