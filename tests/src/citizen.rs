@@ -1,12 +1,15 @@
 //! A citizen's first steps, shared by the black-box tests: the registry, an online
-//! request for Mario Rossi, and both halves read from the outbox.
+//! request for Mario Rossi, both halves read from the outbox, his logins.
 #![allow(clippy::unwrap_used)]
 
 use pin_proto::v1::{
-    self as pb, AckDeliveryRequest, Applicant, Channel, ContactDetails, DeliveryResult,
-    FirstHalfChannel, IssuanceOutcome, LeaseDeliveriesRequest, PostalAddress,
-    RequestPinOnlineRequest, UpsertPersonsRequest, delivery_service_client::DeliveryServiceClient,
-    issuance_service_client::IssuanceServiceClient, registry_service_client::RegistryServiceClient,
+    self as pb, AckDeliveryRequest, Applicant, AuthenticateRequest, Channel,
+    CompleteFirstAccessRequest, ContactDetails, DeliveryResult, FirstHalfChannel, IssuanceOutcome,
+    LeaseDeliveriesRequest, PostalAddress, RequestPinOnlineRequest, UpsertPersonsRequest,
+    authenticate_response::Result as Outcome,
+    authentication_service_client::AuthenticationServiceClient,
+    delivery_service_client::DeliveryServiceClient, issuance_service_client::IssuanceServiceClient,
+    registry_service_client::RegistryServiceClient,
 };
 use tonic::transport::Channel as GrpcChannel;
 
@@ -122,4 +125,46 @@ pub async fn obtain_initial_pin(app: &TestApp) -> String {
     assert!(second.body.contains(&second.secret));
     assert_eq!((first.secret.len(), second.secret.len()), (8, 8));
     format!("{}{}", first.secret, second.secret)
+}
+
+/// Mario logs in with `pin` through the portal.
+pub async fn authenticate(app: &TestApp, pin: &str) -> Result<Outcome, tonic::Status> {
+    let mut auth = AuthenticationServiceClient::new(app.channel.clone());
+    auth.authenticate(as_role(
+        "portal",
+        AuthenticateRequest {
+            codice_fiscale: MARIO.into(),
+            pin: pin.into(),
+        },
+    ))
+    .await
+    .map(|answer| answer.into_inner().result.unwrap())
+}
+
+/// A session for Mario, who logs in with `pin`.
+pub async fn session(app: &TestApp, pin: &str) -> String {
+    match authenticate(app, pin).await.unwrap() {
+        Outcome::Session(grant) => grant.session_token,
+        other => panic!("a session expected, got {other:?}"),
+    }
+}
+
+/// The registry, Mario's online request and his first access: his 8-character PIN.
+pub async fn activated(app: &TestApp) -> String {
+    import_registry(app).await;
+    let initial = obtain_initial_pin(app).await;
+    let Outcome::FirstAccessRequired(ticket) = authenticate(app, &initial).await.unwrap() else {
+        panic!("first access expected")
+    };
+    let mut auth = AuthenticationServiceClient::new(app.channel.clone());
+    auth.complete_first_access(as_role(
+        "portal",
+        CompleteFirstAccessRequest {
+            ticket: ticket.ticket,
+        },
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .new_pin
 }

@@ -6,67 +6,23 @@
 use std::time::Duration;
 
 use pin_proto::v1::{
-    AuthenticateRequest, CompleteFirstAccessRequest, EventKind, LogoutRequest, SubscribeRequest,
-    authenticate_response::Result as Outcome,
+    EventKind, LogoutRequest, SubscribeRequest,
     authentication_service_client::AuthenticationServiceClient,
     event_service_client::EventServiceClient, subscribe_response::Detail,
 };
 use pin_tests::{
     Backend, TestApp, as_role, both_backends,
-    citizen::{MARIO, import_registry, obtain_initial_pin},
+    citizen::{activated, session},
     spawn_app,
 };
-
-async fn login(app: &TestApp, pin: &str) -> Outcome {
-    let mut auth = AuthenticationServiceClient::new(app.channel.clone());
-    auth.authenticate(as_role(
-        "portal",
-        AuthenticateRequest {
-            codice_fiscale: MARIO.into(),
-            pin: pin.into(),
-        },
-    ))
-    .await
-    .unwrap()
-    .into_inner()
-    .result
-    .unwrap()
-}
-
-/// Mario's 8-character PIN after first access.
-async fn activated(app: &TestApp) -> String {
-    import_registry(app).await;
-    let initial = obtain_initial_pin(app).await;
-    let Outcome::FirstAccessRequired(ticket) = login(app, &initial).await else {
-        panic!("first access expected")
-    };
-    AuthenticationServiceClient::new(app.channel.clone())
-        .complete_first_access(as_role(
-            "portal",
-            CompleteFirstAccessRequest {
-                ticket: ticket.ticket,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .new_pin
-}
 
 async fn log_in_and_out(app: &TestApp, pin: &str, times: usize) {
     let mut auth = AuthenticationServiceClient::new(app.channel.clone());
     for _ in 0..times {
-        let Outcome::Session(session) = login(app, pin).await else {
-            panic!("a session expected")
-        };
-        auth.logout(as_role(
-            "portal",
-            LogoutRequest {
-                session_token: session.session_token,
-            },
-        ))
-        .await
-        .unwrap();
+        let session_token = session(app, pin).await;
+        auth.logout(as_role("portal", LogoutRequest { session_token }))
+            .await
+            .unwrap();
     }
 }
 

@@ -4,32 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pin_proto::v1::{
-    self as pb, Action, AuthenticateRequest, AuthorizeRequest, CompleteFirstAccessRequest,
-    Decision, DenyReason, IntrospectSessionRequest, ListAuditEventsRequest, LogoutRequest,
-    RenewExpiredPinRequest, audit_service_client::AuditServiceClient,
-    authenticate_response::Result as Outcome,
+    self as pb, Action, AuthorizeRequest, CompleteFirstAccessRequest, Decision, DenyReason,
+    IntrospectSessionRequest, ListAuditEventsRequest, LogoutRequest, RenewExpiredPinRequest,
+    audit_service_client::AuditServiceClient, authenticate_response::Result as Outcome,
     authentication_service_client::AuthenticationServiceClient,
     authorization_service_client::AuthorizationServiceClient,
 };
 use pin_tests::{
     Backend, TestApp, as_role, both_backends,
-    citizen::{MARIO, import_registry, obtain_initial_pin},
+    citizen::{MARIO, authenticate, import_registry, obtain_initial_pin},
     spawn_app,
 };
 use tonic::Code;
-
-async fn authenticate(app: &TestApp, pin: &str) -> Result<Outcome, tonic::Status> {
-    let mut auth = AuthenticationServiceClient::new(app.channel.clone());
-    auth.authenticate(as_role(
-        "portal",
-        AuthenticateRequest {
-            codice_fiscale: MARIO.into(),
-            pin: pin.into(),
-        },
-    ))
-    .await
-    .map(|r| r.into_inner().result.expect("a result"))
-}
 
 async fn authorize(
     app: &TestApp,

@@ -3,60 +3,17 @@
 
 use pin_domain::CodiceFiscale;
 use pin_proto::v1::{
-    AuthenticateRequest, ChangePinRequest, CompleteFirstAccessRequest, IntrospectSessionRequest,
-    ListAuditEventsRequest, audit_service_client::AuditServiceClient,
-    authenticate_response::Result as Outcome,
+    ChangePinRequest, IntrospectSessionRequest, ListAuditEventsRequest,
+    audit_service_client::AuditServiceClient,
     authentication_service_client::AuthenticationServiceClient,
 };
 use pin_tests::{
-    Backend, TestApp, TestDatabase, as_role, both_backends,
-    citizen::{MARIO, import_registry, obtain_initial_pin},
+    Backend, TestDatabase, as_role, both_backends,
+    citizen::{MARIO, activated, authenticate, session},
     spawn_app, spawn_app_with, spawn_sharing, test_config,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
-
-async fn login(app: &TestApp, pin: &str) -> Result<Outcome, tonic::Status> {
-    let mut client = AuthenticationServiceClient::new(app.channel.clone());
-    client
-        .authenticate(as_role(
-            "portal",
-            AuthenticateRequest {
-                codice_fiscale: MARIO.into(),
-                pin: pin.into(),
-            },
-        ))
-        .await
-        .map(|answer| answer.into_inner().result.unwrap())
-}
-
-async fn session(app: &TestApp, pin: &str) -> String {
-    match login(app, pin).await.unwrap() {
-        Outcome::Session(grant) => grant.session_token,
-        other => panic!("a session expected, got {other:?}"),
-    }
-}
-
-/// Mario's first access: returns his 8-character PIN.
-async fn activated(app: &TestApp) -> String {
-    import_registry(app).await;
-    let initial = obtain_initial_pin(app).await;
-    let Outcome::FirstAccessRequired(ticket) = login(app, &initial).await.unwrap() else {
-        panic!("first access expected")
-    };
-    let mut client = AuthenticationServiceClient::new(app.channel.clone());
-    client
-        .complete_first_access(as_role(
-            "portal",
-            CompleteFirstAccessRequest {
-                ticket: ticket.ticket,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .new_pin
-}
 
 async fn a_pin_change_needs_the_current_pin_refuses_old_ones_and_ends_other_sessions(
     backend: Backend,
@@ -120,7 +77,7 @@ async fn a_pin_change_needs_the_current_pin_refuses_old_ones_and_ends_other_sess
     );
     assert!(!alive(other).await, "the other sessions end");
     assert_eq!(
-        login(&app, &pin).await.unwrap_err().code(),
+        authenticate(&app, &pin).await.unwrap_err().code(),
         Code::Unauthenticated
     );
     let _ = session(&app, "newpn234").await;
@@ -153,7 +110,7 @@ async fn a_wrong_current_pin_at_a_pin_change_is_a_failed_login_like_any_other(ba
         current_pin: current.into(),
         new_pin: "NEWPN234".into(),
     };
-    let failed_login = login(&app, "WRNGWRNG").await.unwrap_err();
+    let failed_login = authenticate(&app, "WRNGWRNG").await.unwrap_err();
     // Wrong current PINs use up the same allowance as wrong logins...
     for _ in 0..2 {
         let refused = client
