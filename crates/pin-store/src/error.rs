@@ -91,10 +91,11 @@ pub fn is_unavailable(err: &DbErr) -> bool {
         | DbErr::Query(RuntimeErr::SqlxError(sqlx_err)) => match &**sqlx_err {
             Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
             // PostgreSQL's connection exceptions (class 08) and the server going away
-            // under a session (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now).
-            Sqlx::Database(db_err) => db_err
-                .code()
-                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+            // under a session (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now);
+            // SQLite still busy (5) or locked (6) when its busy timeout ran out.
+            Sqlx::Database(db_err) => db_err.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P0") || code == "5" || code == "6"
+            }),
             _ => false,
         },
         _ => false,
