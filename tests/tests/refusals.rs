@@ -8,6 +8,7 @@ use pin_proto::v1::{
     authorization_service_client::AuthorizationServiceClient,
     delivery_service_client::DeliveryServiceClient, event_service_client::EventServiceClient,
     issuance_service_client::IssuanceServiceClient, registry_service_client::RegistryServiceClient,
+    upgrade_service_client::UpgradeServiceClient,
 };
 use pin_tests::{
     Backend, as_role, both_backends,
@@ -230,6 +231,32 @@ async fn every_refusal_carries_error_info(backend: Backend) {
             .await,
         NotFound,
         "NOT_FOUND",
+    );
+
+    // UpgradeService: someone holding no PIN cannot be upgraded.
+    check(
+        UpgradeServiceClient::new(channel.clone())
+            .upgrade_at_office(pin_tests::by_operator(
+                as_role(
+                    "office",
+                    pb::UpgradeAtOfficeRequest {
+                        request_id: "upgrade".into(),
+                        codice_fiscale: "VRDGPP13R10B293P".into(),
+                        document: Some(pb::IdentityDocument {
+                            kind: pb::IdentityDocumentKind::IdentityCard.into(),
+                            number: "CA12345AB".into(),
+                            issued_by: "Comune di Roma".into(),
+                            expiry: "2035-01-01".into(),
+                        }),
+                        mv35_reference: "MV35-1".into(),
+                        office_code: "RM-EUR".into(),
+                    },
+                ),
+                "op.rossi",
+            ))
+            .await,
+        FailedPrecondition,
+        "NO_LIVE_PIN",
     );
 
     // AuditService and EventService.

@@ -109,6 +109,10 @@ stable_names! {
         HoldApplication = "HOLD_APPLICATION",
         /// The sending worker acknowledged a delivery.
         AckDelivery = "ACK_DELIVERY",
+        /// An office issued a dispositive PIN at the counter.
+        IssuePinAtOffice = "ISSUE_PIN_AT_OFFICE",
+        /// An office made a PIN dispositive at the counter.
+        UpgradeAtOffice = "UPGRADE_AT_OFFICE",
     }
 }
 
@@ -139,6 +143,12 @@ stable_names! {
         Inserted = "INSERTED",
         /// A registry record was changed.
         Updated = "UPDATED",
+        /// A dispositive PIN was issued.
+        Issued = "ISSUED",
+        /// A dispositive PIN replaced the person's previous one.
+        Substituted = "SUBSTITUTED",
+        /// A PIN became dispositive.
+        Upgraded = "UPGRADED",
     }
 }
 

@@ -36,7 +36,7 @@ use crate::{
     services::{
         audit::AuditApi, authentication::AuthenticationApi, authorization::AuthorizationApi,
         delivery::DeliveryApi, events::EventApi, issuance::IssuanceApi, pending::NotYetBuilt,
-        registry::RegistryApi,
+        registry::RegistryApi, upgrade::UpgradeApi,
     },
     state::AppState,
 };
@@ -214,7 +214,7 @@ pub async fn start_with_clock(
     let callback = CallbackServiceServer::new(NotYetBuilt);
     let authentication = AuthenticationServiceServer::new(AuthenticationApi::new(state.clone()));
     let authorization = AuthorizationServiceServer::new(AuthorizationApi::new(state.clone()));
-    let upgrade = UpgradeServiceServer::new(NotYetBuilt);
+    let upgrade = UpgradeServiceServer::new(UpgradeApi::new(state.clone()));
     let recovery = RecoveryServiceServer::new(NotYetBuilt);
     let contacts = ContactsServiceServer::new(NotYetBuilt);
     let revocation = RevocationServiceServer::new(NotYetBuilt);

@@ -10,6 +10,7 @@ mod address;
 mod belfiore;
 mod codice_fiscale;
 mod contact;
+mod document;
 mod person;
 mod pin;
 mod service;
@@ -21,6 +22,9 @@ pub use belfiore::{BelfioreCode, BelfioreCodeError};
 pub use codice_fiscale::{CfDisagreement, CodiceFiscale, CodiceFiscaleError};
 pub use contact::{
     ContactKind, ContactKindError, Email, EmailError, MobileNumber, MobileNumberError, Pec,
+};
+pub use document::{
+    DocumentKind, DocumentProblem, IdentityDocument, OfficeReference, OfficeReferenceError,
 };
 pub use person::{
     Category, CategoryError, HealthCard, HealthCardNumber, HealthCardNumberError, PersonName,

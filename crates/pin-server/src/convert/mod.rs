@@ -8,6 +8,7 @@ mod authorization;
 mod delivery;
 mod events;
 mod issuance;
+mod office;
 mod registry;
 
 pub use audit::*;
@@ -16,6 +17,7 @@ pub use authorization::*;
 pub use delivery::*;
 pub use events::*;
 pub use issuance::*;
+pub use office::*;
 pub use registry::*;
 
 use pin_domain::{Category, CodiceFiscale, Person, PersonProblem, RawPerson, Sex, format_date};

@@ -1,13 +1,18 @@
-//! `IssuanceService`: obtaining a PIN. Online requests today; the other channels answer
-//! `UNIMPLEMENTED` until they are built.
+//! `IssuanceService`: obtaining a PIN, online and at an office counter; the other
+//! channels answer `UNIMPLEMENTED` until they are built.
 
 use pin_proto::v1::{
-    RequestPinOnlineRequest, RequestPinOnlineResponse, issuance_service_server::IssuanceService,
+    IssuePinAtOfficeRequest, IssuePinAtOfficeResponse, RequestPinOnlineRequest,
+    RequestPinOnlineResponse, issuance_service_server::IssuanceService,
 };
 use tonic::{Request, Response, Status};
 
 use super::reply;
-use crate::{convert, state::AppState, usecase::issuance};
+use crate::{
+    convert,
+    state::AppState,
+    usecase::{issuance, office},
+};
 
 /// The gRPC face of issuance.
 #[derive(Debug, Clone)]
@@ -41,6 +46,24 @@ impl IssuanceService for IssuanceApi {
                 let applicant = convert::applicant("applicant", applicant.as_ref())?;
                 let answer = issuance::request_online(state, &call, &key, &applicant).await?;
                 Ok(convert::online_answer_to_pb(answer))
+            }
+            .await,
+        )
+    }
+
+    async fn issue_pin_at_office(
+        &self,
+        request: Request<IssuePinAtOfficeRequest>,
+    ) -> Result<Response<IssuePinAtOfficeResponse>, Status> {
+        let state = &self.state;
+        reply(
+            async {
+                let call = state.call(&request)?;
+                let message = request.into_inner();
+                let key = convert::request_key(&message.request_id, &message)?;
+                let issue = convert::office_issue(&message, call.now)?;
+                let answer = office::issue_at_office(state, &call, &key, &issue).await?;
+                Ok(convert::office_answer_to_pb(answer))
             }
             .await,
         )

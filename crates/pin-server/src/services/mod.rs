@@ -10,6 +10,7 @@ pub mod events;
 pub mod issuance;
 pub mod pending;
 pub mod registry;
+pub mod upgrade;
 
 use tonic::{Response, Status};
 

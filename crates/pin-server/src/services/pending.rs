@@ -5,7 +5,6 @@
 use pin_proto::v1::{
     callback_service_server::CallbackService, contacts_service_server::ContactsService,
     recovery_service_server::RecoveryService, revocation_service_server::RevocationService,
-    upgrade_service_server::UpgradeService,
 };
 
 /// A service not built yet: every RPC answers `UNIMPLEMENTED`.
@@ -13,7 +12,6 @@ use pin_proto::v1::{
 pub struct NotYetBuilt;
 
 impl CallbackService for NotYetBuilt {}
-impl UpgradeService for NotYetBuilt {}
 impl RecoveryService for NotYetBuilt {}
 impl ContactsService for NotYetBuilt {}
 impl RevocationService for NotYetBuilt {}

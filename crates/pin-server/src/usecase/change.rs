@@ -86,6 +86,11 @@ impl<'a> Change<'a> {
         &self.txn
     }
 
+    /// The operator named by an operator RPC.
+    pub fn operator_id(&self) -> Option<&str> {
+        self.call.caller.operator_id.as_deref()
+    }
+
     /// The instant the call is decided at.
     pub fn now(&self) -> time::OffsetDateTime {
         self.call.now

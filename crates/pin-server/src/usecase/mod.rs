@@ -14,6 +14,7 @@ mod change;
 pub mod delivery;
 pub mod events;
 pub mod issuance;
+pub mod office;
 mod once;
 pub mod registry;
 mod sessions;

@@ -16,6 +16,7 @@ pub mod login_throttle;
 pub mod one_time_link;
 pub mod person;
 pub mod pin_history;
+pub mod proofing_record;
 pub mod session;
 pub mod ticket;
 pub mod upgrade_request;
@@ -35,6 +36,7 @@ pub mod prelude {
     pub use super::one_time_link::Entity as OneTimeLink;
     pub use super::person::Entity as Person;
     pub use super::pin_history::Entity as PinHistory;
+    pub use super::proofing_record::Entity as ProofingRecord;
     pub use super::session::Entity as Session;
     pub use super::ticket::Entity as Ticket;
     pub use super::upgrade_request::Entity as UpgradeRequest;

@@ -1,7 +1,10 @@
 //! Applications filed with an ordinary PIN, held until the PIN becomes dispositive.
 
 use pin_domain::{CodiceFiscale, ServiceId};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::Expr,
+};
 use time::OffsetDateTime;
 
 use super::{from_millis, to_millis};
@@ -57,4 +60,49 @@ pub async fn hold(
         cf: row.cf,
         filed_at: from_millis(row.filed_at)?,
     })
+}
+
+/// An application released for processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    /// The service it was filed with.
+    pub service: ServiceId,
+    /// The benefit service's reference.
+    pub reference: String,
+    /// When it was first filed.
+    pub filed_at: OffsetDateTime,
+}
+
+/// Releases every application still held for `cf` (inside the change that made the PIN
+/// dispositive), oldest first.
+pub async fn release_all(
+    db: &impl ConnectionTrait,
+    cf: &CodiceFiscale,
+    now: OffsetDateTime,
+) -> Result<Vec<Released>, StoreError> {
+    let rows = held_application::Entity::find()
+        .filter(Column::Cf.eq(cf.as_str()))
+        .filter(Column::ReleasedAt.is_null())
+        .order_by_asc(Column::FiledAt)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    held_application::Entity::update_many()
+        .col_expr(Column::ReleasedAt, Expr::value(to_millis(now)))
+        .filter(Column::Id.is_in(rows.iter().map(|row| row.id)))
+        .exec(db)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Released {
+                service: ServiceId::parse(&row.service_id)
+                    .map_err(|_| super::corrupt("service id", &row.service_id))?,
+                reference: row.application_ref,
+                filed_at: from_millis(row.filed_at)?,
+            })
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ pub mod held;
 pub mod idempotency;
 pub mod outbox;
 pub mod persons;
+pub mod proofing;
 pub mod sessions;
 pub mod throttle;
 pub mod tickets;

@@ -1,0 +1,345 @@
+//! The office counter: a dispositive PIN issued in person, or an ordinary PIN made
+//! dispositive in person. Either way the identity check is kept as a proofing record, and
+//! every application held for the person is released in the same transaction.
+
+use std::collections::BTreeMap;
+
+use pin_domain::{
+    AuditAction, AuditOutcome, CodiceFiscale, ContactKind, Credential, Email, Event, EventDetail,
+    IdentityDocument, InitialSecret, IssuedVia, Level, MobileNumber, NewCredential,
+    OfficeReference, Pec, Pin16, PinEnd, Refusal, Replacement, SessionEnd, UpgradeVia,
+};
+use pin_store::{
+    StoreError,
+    repo::{
+        contacts, credentials, held, persons,
+        proofing::{self, NewProofing, ProofingChannel},
+        sessions,
+    },
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Answer, Audit, Call, Change, RequestKey, once};
+use crate::{error::ServiceError, state::AppState};
+
+const ISSUE_AT_OFFICE: &str = "inps.pin.v1.IssuanceService/IssuePinAtOffice";
+const UPGRADE_AT_OFFICE: &str = "inps.pin.v1.UpgradeService/UpgradeAtOffice";
+
+/// What the operator checked at the counter.
+#[derive(Debug, Clone)]
+pub struct CounterCheck {
+    /// Whose identity.
+    pub cf: CodiceFiscale,
+    /// The document, valid today.
+    pub document: IdentityDocument,
+    /// The signed form MV35.
+    pub mv35: OfficeReference,
+    /// The office.
+    pub office: OfficeReference,
+}
+
+/// A PIN to issue at the counter.
+#[derive(Debug, Clone)]
+pub struct OfficeIssue {
+    /// The identity check.
+    pub check: CounterCheck,
+    /// Replace the person's current PIN.
+    pub substitution: bool,
+    /// Contacts to register.
+    pub mobile: Option<MobileNumber>,
+    /// E-mail to register.
+    pub email: Option<Email>,
+    /// PEC to register.
+    pub pec: Option<Pec>,
+}
+
+/// The PIN handed over at the counter. `pin` is `None` on a replay: it was shown once.
+#[derive(Debug)]
+pub struct OfficeAnswer {
+    /// The whole 16-character initial PIN, the first time only.
+    pub pin: Option<Pin16>,
+    /// First access must happen before this instant.
+    pub first_access_deadline: OffsetDateTime,
+    /// Whether a previous PIN was replaced.
+    pub replaced_previous: bool,
+}
+
+/// What is recorded of an [`OfficeAnswer`]: everything but the PIN.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecordedOfficeAnswer {
+    first_access_deadline_unix_ms: i64,
+    replaced_previous: bool,
+}
+
+impl Answer for OfficeAnswer {
+    type Recorded = RecordedOfficeAnswer;
+
+    fn recorded(&self) -> RecordedOfficeAnswer {
+        RecordedOfficeAnswer {
+            first_access_deadline_unix_ms: i64::try_from(
+                self.first_access_deadline.unix_timestamp_nanos() / 1_000_000,
+            )
+            .unwrap_or(i64::MAX),
+            replaced_previous: self.replaced_previous,
+        }
+    }
+
+    fn replayed(recorded: RecordedOfficeAnswer) -> Self {
+        let nanos = i128::from(recorded.first_access_deadline_unix_ms) * 1_000_000;
+        OfficeAnswer {
+            pin: None,
+            first_access_deadline: OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            replaced_previous: recorded.replaced_previous,
+        }
+    }
+}
+
+/// Issues a dispositive PIN at the counter.
+pub async fn issue_at_office(
+    state: &AppState,
+    call: &Call,
+    key: &RequestKey,
+    issue: &OfficeIssue,
+) -> Result<OfficeAnswer, ServiceError> {
+    once(state, call, key, async {
+        let cf = &issue.check.cf;
+        let person = persons::get(&state.db, cf).await?;
+        let pin = state.random(Pin16::generate);
+        let hash = state
+            .hashing
+            .hash(
+                SecretString::from(pin.expose_secret().to_owned()),
+                call.deadline,
+            )
+            .await?;
+
+        let mut change = Change::begin_once(state, call, key, ISSUE_AT_OFFICE).await?;
+        let now = change.now();
+        credentials::lock_person(change.txn(), cf).await?;
+        let current = credentials::find_current(change.txn(), cf).await?;
+        let new = NewCredential {
+            holder: person.holder(),
+            level: Level::Dispositive,
+            issued_via: IssuedVia::Office,
+            secret: InitialSecret::Pin(hash),
+        };
+        let replacement = if issue.substitution {
+            Replacement::Always
+        } else {
+            Replacement::IfNotLive
+        };
+        let issuance = Credential::issue(
+            current.as_ref().map(|c| &c.credential),
+            new,
+            replacement,
+            now,
+            &state.policy,
+        )
+        .map_err(|refusal| match refusal {
+            Refusal::AlreadyHolds => ServiceError::FailedPrecondition {
+                reason: "PIN_ALREADY_ISSUED",
+                message: "this person already holds a PIN: issue with substitution to replace it"
+                    .to_owned(),
+            },
+            other => other.into(),
+        })?;
+        let mut replaced_previous = false;
+        if let (Some(current), Some(ended)) = (&current, &issuance.superseded) {
+            credentials::update(change.txn(), current, ended, now).await?;
+            let via = if current.credential.is_live(now, &state.policy) {
+                replaced_previous = true;
+                PinEnd::OfficeSubstitution
+            } else {
+                PinEnd::Replaced
+            };
+            change.event(cf, &EventDetail::PinRevoked { via }).await?;
+            let ended =
+                sessions::end_all(change.txn(), cf, None, SessionEnd::PinSuperseded, now).await?;
+            if ended > 0 {
+                change
+                    .event(
+                        cf,
+                        &EventDetail::SessionsEnded {
+                            count: u32::try_from(ended).unwrap_or(u32::MAX),
+                            reason: SessionEnd::PinSuperseded,
+                        },
+                    )
+                    .await?;
+            }
+        }
+        let stored = credentials::insert(change.txn(), cf, &issuance.issued, now).await?;
+        let given = [
+            (
+                ContactKind::Mobile,
+                issue.mobile.as_ref().map(MobileNumber::as_str),
+            ),
+            (ContactKind::Email, issue.email.as_ref().map(Email::as_str)),
+            (ContactKind::Pec, issue.pec.as_ref().map(Pec::as_str)),
+        ];
+        for (kind, value) in given {
+            if let Some(value) = value {
+                contacts::set(change.txn(), cf, kind, value, now).await?;
+            }
+        }
+        let released = prove_and_release(&mut change, &issue.check, stored.id).await?;
+        change
+            .audit(Audit {
+                action: AuditAction::IssuePinAtOffice,
+                cf: Some(cf),
+                citizen_acts: false,
+                outcome: if replaced_previous {
+                    AuditOutcome::Substituted
+                } else {
+                    AuditOutcome::Issued
+                },
+                details: counter_details(&issue.check, stored.id, released),
+            })
+            .await?;
+        let answer = OfficeAnswer {
+            pin: Some(pin),
+            first_access_deadline: now + state.policy.initial_pin_lifetime(),
+            replaced_previous,
+        };
+        change.commit_answer(&answer).await?;
+        Ok(answer)
+    })
+    .await
+}
+
+/// The answer to an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeAnswer {
+    /// How many held applications were released.
+    pub released_applications: u32,
+}
+
+impl Answer for UpgradeAnswer {
+    type Recorded = Self;
+
+    fn recorded(&self) -> Self {
+        *self
+    }
+
+    fn replayed(recorded: Self) -> Self {
+        recorded
+    }
+}
+
+/// Makes the person's PIN dispositive at the counter.
+pub async fn upgrade_at_office(
+    state: &AppState,
+    call: &Call,
+    key: &RequestKey,
+    check: &CounterCheck,
+) -> Result<UpgradeAnswer, ServiceError> {
+    once(state, call, key, async {
+        let cf = &check.cf;
+        let mut change = Change::begin_once(state, call, key, UPGRADE_AT_OFFICE).await?;
+        let now = change.now();
+        credentials::lock_person(change.txn(), cf).await?;
+        let no_live_pin = || ServiceError::FailedPrecondition {
+            reason: "NO_LIVE_PIN",
+            message: "this person holds no PIN that can be upgraded: issue one at the counter"
+                .to_owned(),
+        };
+        let current = credentials::find_current(change.txn(), cf)
+            .await?
+            .ok_or_else(no_live_pin)?;
+        let upgraded = current
+            .credential
+            .apply(Event::Upgrade, now, &state.policy)
+            .map_err(|refusal| match refusal {
+                Refusal::AlreadyDispositive => refusal.into(),
+                _ => no_live_pin(),
+            })?;
+        let stored = credentials::update(change.txn(), &current, &upgraded.next, now)
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict { .. } => ServiceError::Conflict,
+                other => other.into(),
+            })?;
+        let released = prove_and_release(&mut change, check, stored.id).await?;
+        change
+            .event(
+                cf,
+                &EventDetail::LevelUpgraded {
+                    via: UpgradeVia::Office,
+                },
+            )
+            .await?;
+        change
+            .audit(Audit {
+                action: AuditAction::UpgradeAtOffice,
+                cf: Some(cf),
+                citizen_acts: false,
+                outcome: AuditOutcome::Upgraded,
+                details: counter_details(check, stored.id, released),
+            })
+            .await?;
+        let answer = UpgradeAnswer {
+            released_applications: released,
+        };
+        change.commit_answer(&answer).await?;
+        Ok(answer)
+    })
+    .await
+}
+
+/// Keeps the identity check as a proofing record and releases every application held for
+/// the person, with an event each; returns how many were released.
+async fn prove_and_release(
+    change: &mut Change<'_>,
+    check: &CounterCheck,
+    credential_id: i64,
+) -> Result<u32, ServiceError> {
+    let operator = change.operator_id().map(str::to_owned);
+    proofing::record(
+        change.txn(),
+        NewProofing {
+            cf: &check.cf,
+            credential_id,
+            channel: ProofingChannel::Office,
+            document: &check.document,
+            operator_id: operator.as_deref(),
+            office: Some(&check.office),
+            mv35: Some(&check.mv35),
+        },
+        change.now(),
+    )
+    .await?;
+    let released = held::release_all(change.txn(), &check.cf, change.now()).await?;
+    let count = u32::try_from(released.len()).unwrap_or(u32::MAX);
+    for application in released {
+        change
+            .event(
+                &check.cf,
+                &EventDetail::ApplicationReleased {
+                    service: application.service,
+                    reference: application.reference,
+                    filed_at: application.filed_at,
+                },
+            )
+            .await?;
+    }
+    Ok(count)
+}
+
+fn counter_details(
+    check: &CounterCheck,
+    credential_id: i64,
+    released: u32,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("credential_id".to_owned(), credential_id.to_string()),
+        ("office_code".to_owned(), check.office.as_str().to_owned()),
+        ("mv35_reference".to_owned(), check.mv35.as_str().to_owned()),
+        (
+            "document_kind".to_owned(),
+            check.document.kind().as_str().to_owned(),
+        ),
+        ("released_applications".to_owned(), released.to_string()),
+    ])
+}
