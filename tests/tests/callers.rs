@@ -133,6 +133,15 @@ async fn health_answers_without_a_token(backend: Backend) {
             .into_inner();
         assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
     }
+    // A service whose RPCs are still to come says so.
+    let answer = health
+        .check(HealthCheckRequest {
+            service: "inps.pin.v1.RecoveryService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.status(), ServingStatus::NotServing);
     app.stop().await;
 }
 both_backends!(health_answers_without_a_token);

@@ -223,25 +223,35 @@ pub async fn start_with_clock(
     let audit = AuditServiceServer::new(AuditApi::new(state.clone()));
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    let names = [
+    // Services whose RPCs are built answer SERVING; the ones still to come NOT_SERVING, so
+    // a client checking health before calling learns that they cannot serve it yet.
+    let built = [
         service_name(&registry),
         service_name(&issuance),
-        service_name(&callback),
         service_name(&authentication),
         service_name(&authorization),
         service_name(&upgrade),
-        service_name(&recovery),
-        service_name(&contacts),
-        service_name(&revocation),
         service_name(&delivery),
         service_name(&events),
         service_name(&audit),
     ];
-    for name in [""].into_iter().chain(names) {
+    let not_built = [
+        service_name(&callback),
+        service_name(&recovery),
+        service_name(&contacts),
+        service_name(&revocation),
+    ];
+    for name in [""].into_iter().chain(built) {
         health_reporter
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
+    for name in not_built {
+        health_reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
+    let names: Vec<&'static str> = built.into_iter().chain(not_built).collect();
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)
@@ -295,7 +305,7 @@ pub async fn start_with_clock(
                 let _ = mailbox.await;
             }
             // Tell load balancers first, then stop accepting calls.
-            for name in [""].into_iter().chain(names) {
+            for name in [""].into_iter().chain(names.iter().copied()) {
                 health_reporter
                     .set_service_status(name, ServingStatus::NotServing)
                     .await;
