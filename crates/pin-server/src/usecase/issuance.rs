@@ -21,7 +21,7 @@ use pin_store::{
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{Answer, Audit, Call, Change, RequestKey, once};
+use super::{Audit, Call, Change, RequestKey, once, recorded_as_is};
 use crate::{error::ServiceError, state::AppState};
 
 const REQUEST_ONLINE: &str = "inps.pin.v1.IssuanceService/RequestPinOnline";
@@ -101,17 +101,7 @@ pub struct OnlineAnswer {
     pub fewer_than_two_contacts: bool,
 }
 
-impl Answer for OnlineAnswer {
-    type Recorded = Self;
-
-    fn recorded(&self) -> Self {
-        *self
-    }
-
-    fn replayed(recorded: Self) -> Self {
-        recorded
-    }
-}
+recorded_as_is!(OnlineAnswer);
 
 fn answer(outcome: OnlineOutcome, applicant: &Applicant) -> OnlineAnswer {
     OnlineAnswer {

@@ -26,6 +26,7 @@ use time::OffsetDateTime;
 use crate::auth::CallContext;
 
 pub use change::{Audit, Change};
+pub(crate) use once::recorded_as_is;
 pub use once::{Answer, RequestKey, once};
 pub use sessions::{LiveSession, live_session};
 

@@ -21,7 +21,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Answer, Audit, Call, Change, RequestKey, once};
+use super::{Answer, Audit, Call, Change, RequestKey, once, recorded_as_is};
 use crate::{error::ServiceError, state::AppState};
 
 const ISSUE_AT_OFFICE: &str = "inps.pin.v1.IssuanceService/IssuePinAtOffice";
@@ -216,17 +216,7 @@ pub struct UpgradeAnswer {
     pub released_applications: u32,
 }
 
-impl Answer for UpgradeAnswer {
-    type Recorded = Self;
-
-    fn recorded(&self) -> Self {
-        *self
-    }
-
-    fn replayed(recorded: Self) -> Self {
-        recorded
-    }
-}
+recorded_as_is!(UpgradeAnswer);
 
 /// Makes the person's PIN dispositive at the counter.
 pub async fn upgrade_at_office(

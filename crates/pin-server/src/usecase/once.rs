@@ -34,6 +34,26 @@ pub trait Answer: Sized {
     fn replayed(recorded: Self::Recorded) -> Self;
 }
 
+/// Implements [`Answer`] for answers that hold no secret: they are recorded as they are.
+macro_rules! recorded_as_is {
+    ($($answer:ty),+ $(,)?) => {
+        $(
+            impl $crate::usecase::Answer for $answer {
+                type Recorded = Self;
+
+                fn recorded(&self) -> Self {
+                    self.clone()
+                }
+
+                fn replayed(recorded: Self) -> Self {
+                    recorded
+                }
+            }
+        )+
+    };
+}
+pub(crate) use recorded_as_is;
+
 /// Runs `work` (a change begun with [`super::Change::begin_once`]) unless a request with
 /// the same id already took effect, in which case its answer is returned instead — also
 /// when the two ran at the same moment and the other one committed first.
