@@ -113,6 +113,10 @@ stable_names! {
         IssuePinAtOffice = "ISSUE_PIN_AT_OFFICE",
         /// An office made a PIN dispositive at the counter.
         UpgradeAtOffice = "UPGRADE_AT_OFFICE",
+        /// A holder sent an identity document for review.
+        SubmitIdentityDocument = "SUBMIT_IDENTITY_DOCUMENT",
+        /// The back office decided a review.
+        ReviewIdentityDocument = "REVIEW_IDENTITY_DOCUMENT",
     }
 }
 
@@ -149,6 +153,8 @@ stable_names! {
         Substituted = "SUBSTITUTED",
         /// A PIN became dispositive.
         Upgraded = "UPGRADED",
+        /// A document was rejected.
+        Rejected = "REJECTED",
     }
 }
 

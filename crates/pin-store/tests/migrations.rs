@@ -377,6 +377,8 @@ async fn every_table_stores_and_returns_a_full_row(database: &TestDatabase) {
             channel: "FAX".to_owned(),
             document_kind: "IDENTITY_CARD".to_owned(),
             document_number: "CA12345AB".to_owned(),
+            document_issued_by: "Comune di Roma".to_owned(),
+            document_expiry: "2031-05-31".to_owned(),
             document_ref: "fax://2026/11/23/0001".to_owned(),
             status: "APPROVED".to_owned(),
             submitted_at: T0,

@@ -23,6 +23,13 @@ impl DocumentKind {
             DocumentKind::DrivingLicence => "DRIVING_LICENCE",
         }
     }
+
+    /// The kind a stored name stands for.
+    pub fn parse(stored: &str) -> Option<Self> {
+        [Self::IdentityCard, Self::Passport, Self::DrivingLicence]
+            .into_iter()
+            .find(|kind| kind.as_str() == stored)
+    }
 }
 
 /// One thing wrong with a document, by field.

@@ -10,6 +10,7 @@ mod events;
 mod issuance;
 mod office;
 mod registry;
+mod review;
 
 pub use audit::*;
 pub use authentication::*;
@@ -19,6 +20,7 @@ pub use events::*;
 pub use issuance::*;
 pub use office::*;
 pub use registry::*;
+pub use review::*;
 
 use pin_domain::{Category, CodiceFiscale, Person, PersonProblem, RawPerson, Sex, format_date};
 use pin_proto::v1 as pb;

@@ -16,7 +16,7 @@ fn reference(field: &str, value: &str, problems: &mut Vec<Violation>) -> Option<
         .ok()
 }
 
-fn document(
+pub(super) fn document(
     document: Option<&pb::IdentityDocument>,
     today: time::Date,
     problems: &mut Vec<Violation>,

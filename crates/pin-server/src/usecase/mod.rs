@@ -17,6 +17,7 @@ pub mod issuance;
 pub mod office;
 mod once;
 pub mod registry;
+pub mod review;
 mod sessions;
 
 use std::time::Instant;

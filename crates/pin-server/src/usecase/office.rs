@@ -184,7 +184,9 @@ pub async fn issue_at_office(
                 contacts::set(change.txn(), cf, kind, value, now).await?;
             }
         }
-        let released = prove_and_release(&mut change, &issue.check, stored.id).await?;
+        let operator = change.operator_id().map(str::to_owned);
+        let proof = counter_proof(&issue.check, stored.id, operator.as_deref());
+        let released = prove_and_release(&mut change, proof).await?;
         change
             .audit(Audit {
                 action: AuditAction::IssuePinAtOffice,
@@ -251,7 +253,9 @@ pub async fn upgrade_at_office(
                 StoreError::Conflict { .. } => ServiceError::Conflict,
                 other => other.into(),
             })?;
-        let released = prove_and_release(&mut change, check, stored.id).await?;
+        let operator = change.operator_id().map(str::to_owned);
+        let proof = counter_proof(check, stored.id, operator.as_deref());
+        let released = prove_and_release(&mut change, proof).await?;
         change
             .event(
                 cf,
@@ -279,33 +283,20 @@ pub async fn upgrade_at_office(
 }
 
 /// Keeps the identity check as a proofing record and releases every application held for
-/// the person, with an event each; returns how many were released.
-async fn prove_and_release(
+/// the person, with an event each; returns how many were released. Every way a PIN
+/// becomes dispositive ends here.
+pub(super) async fn prove_and_release(
     change: &mut Change<'_>,
-    check: &CounterCheck,
-    credential_id: i64,
+    proof: NewProofing<'_>,
 ) -> Result<u32, ServiceError> {
-    let operator = change.operator_id().map(str::to_owned);
-    proofing::record(
-        change.txn(),
-        NewProofing {
-            cf: &check.cf,
-            credential_id,
-            channel: ProofingChannel::Office,
-            document: &check.document,
-            operator_id: operator.as_deref(),
-            office: Some(&check.office),
-            mv35: Some(&check.mv35),
-        },
-        change.now(),
-    )
-    .await?;
-    let released = held::release_all(change.txn(), &check.cf, change.now()).await?;
+    let cf = proof.cf;
+    proofing::record(change.txn(), proof, change.now()).await?;
+    let released = held::release_all(change.txn(), cf, change.now()).await?;
     let count = u32::try_from(released.len()).unwrap_or(u32::MAX);
     for application in released {
         change
             .event(
-                &check.cf,
+                cf,
                 &EventDetail::ApplicationReleased {
                     service: application.service,
                     reference: application.reference,
@@ -315,6 +306,23 @@ async fn prove_and_release(
             .await?;
     }
     Ok(count)
+}
+
+/// The proofing record of a counter check.
+fn counter_proof<'a>(
+    check: &'a CounterCheck,
+    credential_id: i64,
+    operator_id: Option<&'a str>,
+) -> NewProofing<'a> {
+    NewProofing {
+        cf: &check.cf,
+        credential_id,
+        channel: ProofingChannel::Office,
+        document: &check.document,
+        operator_id,
+        office: Some(&check.office),
+        mv35: Some(&check.mv35),
+    }
 }
 
 fn counter_details(

@@ -14,6 +14,9 @@ pub struct Model {
     pub channel: String,
     pub document_kind: String,
     pub document_number: String,
+    pub document_issued_by: String,
+    /// ISO `YYYY-MM-DD`.
+    pub document_expiry: String,
     /// Where the uploaded or faxed document is kept.
     #[sea_orm(column_type = "Text")]
     pub document_ref: String,

@@ -1,6 +1,7 @@
 //! Proofing records: how a person's identity was verified (the document, who checked it,
 //! where, when), kept apart from the credential's level so that it survives the PIN being
-//! renewed, recovered or replaced.
+//! renewed, recovered or replaced. Documents sent for review also keep their issuer and
+//! expiry, which a proofing record needs.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -41,7 +42,22 @@ impl MigrationTrait for Migration {
                     .col("cf")
                     .take(),
             )
-            .await
+            .await?;
+        // SQLite adds one column per statement.
+        for column in [
+            string("document_issued_by").default("").take(),
+            string_len("document_expiry", 10).default("").take(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("upgrade_requests")
+                        .add_column(column)
+                        .take(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     fn use_transaction(&self) -> Option<bool> {

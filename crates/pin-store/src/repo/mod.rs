@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod persons;
 pub mod proofing;
+pub mod reviews;
 pub mod sessions;
 pub mod throttle;
 pub mod tickets;

@@ -13,12 +13,27 @@ use crate::{StoreError, entity::proofing_record, error::ClassifyDbErr};
 pub enum ProofingChannel {
     /// In person, at an office counter.
     Office,
+    /// A document reviewed by the back office.
+    Review {
+        /// The review that approved it.
+        review_id: i64,
+        /// How the document arrived.
+        channel: super::reviews::DocumentChannel,
+    },
 }
 
 impl ProofingChannel {
     fn as_str(self) -> &'static str {
         match self {
             ProofingChannel::Office => "OFFICE",
+            ProofingChannel::Review { channel, .. } => channel.as_str(),
+        }
+    }
+
+    fn review_id(self) -> Option<i64> {
+        match self {
+            ProofingChannel::Office => None,
+            ProofingChannel::Review { review_id, .. } => Some(review_id),
         }
     }
 }
@@ -61,7 +76,7 @@ pub async fn record(
         office_code: Set(proofing.office.map(|o| o.as_str().to_owned())),
         mv35_reference: Set(proofing.mv35.map(|m| m.as_str().to_owned())),
         verified_at: Set(to_millis(now)),
-        review_id: Set(None),
+        review_id: Set(proofing.channel.review_id()),
         ..Default::default()
     }
     .insert(db)
