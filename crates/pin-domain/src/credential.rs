@@ -435,6 +435,18 @@ impl Credential {
         }
     }
 
+    /// The hash a campaign letter's first half is verified against, while it awaits
+    /// activation.
+    pub fn activation_hash(&self) -> Option<&PinHash> {
+        match &self.state {
+            CredentialState::AwaitingActivation { first_half, .. } => Some(first_half),
+            CredentialState::AwaitingFirstAccess { .. }
+            | CredentialState::Active { .. }
+            | CredentialState::Revoked { .. }
+            | CredentialState::Superseded { .. } => None,
+        }
+    }
+
     fn expires_at(&self, pin_set_at: OffsetDateTime, policy: &Policy) -> OffsetDateTime {
         pin_set_at + policy.pin_lifetime(self.holder)
     }

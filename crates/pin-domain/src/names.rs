@@ -113,6 +113,10 @@ stable_names! {
         IssuePinAtOffice = "ISSUE_PIN_AT_OFFICE",
         /// An office made a PIN dispositive at the counter.
         UpgradeAtOffice = "UPGRADE_AT_OFFICE",
+        /// A campaign letter carrying a first half was issued.
+        IssueCampaignPin = "ISSUE_CAMPAIGN_PIN",
+        /// A campaign letter's PIN was activated online.
+        ActivateCampaignPin = "ACTIVATE_CAMPAIGN_PIN",
         /// A holder sent an identity document for review.
         SubmitIdentityDocument = "SUBMIT_IDENTITY_DOCUMENT",
         /// The back office decided a review.

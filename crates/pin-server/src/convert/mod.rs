@@ -5,6 +5,7 @@
 mod audit;
 mod authentication;
 mod authorization;
+mod campaign;
 mod delivery;
 mod events;
 mod issuance;
@@ -15,6 +16,7 @@ mod review;
 pub use audit::*;
 pub use authentication::*;
 pub use authorization::*;
+pub use campaign::*;
 pub use delivery::*;
 pub use events::*;
 pub use issuance::*;

@@ -1,9 +1,10 @@
-//! `IssuanceService`: obtaining a PIN, online and at an office counter; the other
-//! channels answer `UNIMPLEMENTED` until they are built.
+//! `IssuanceService`: obtaining a PIN online, at an office counter and by campaign
+//! letter; the contact center's requests answer `UNIMPLEMENTED` until they are built.
 
 use pin_proto::v1::{
-    IssuePinAtOfficeRequest, IssuePinAtOfficeResponse, RequestPinOnlineRequest,
-    RequestPinOnlineResponse, issuance_service_server::IssuanceService,
+    ActivateCampaignPinRequest, ActivateCampaignPinResponse, IssueCampaignPinsRequest,
+    IssueCampaignPinsResponse, IssuePinAtOfficeRequest, IssuePinAtOfficeResponse,
+    RequestPinOnlineRequest, RequestPinOnlineResponse, issuance_service_server::IssuanceService,
 };
 use tonic::{Request, Response, Status};
 
@@ -11,7 +12,7 @@ use super::reply;
 use crate::{
     convert,
     state::AppState,
-    usecase::{issuance, office},
+    usecase::{campaign, issuance, office},
 };
 
 /// The gRPC face of issuance.
@@ -64,6 +65,43 @@ impl IssuanceService for IssuanceApi {
                 let issue = convert::office_issue(&message, call.now)?;
                 let answer = office::issue_at_office(state, &call, &key, &issue).await?;
                 Ok(convert::office_answer_to_pb(answer))
+            }
+            .await,
+        )
+    }
+
+    async fn issue_campaign_pins(
+        &self,
+        request: Request<IssueCampaignPinsRequest>,
+    ) -> Result<Response<IssueCampaignPinsResponse>, Status> {
+        let state = &self.state;
+        reply(
+            async {
+                let call = state.call(&request)?;
+                let message = request.into_inner();
+                let key = convert::request_key(&message.request_id, &message)?;
+                let (name, people) = convert::campaign(&message)?;
+                let outcome = campaign::issue(state, &call, &key, &name, &people).await?;
+                Ok(convert::campaign_outcome_to_pb(outcome))
+            }
+            .await,
+        )
+    }
+
+    async fn activate_campaign_pin(
+        &self,
+        request: Request<ActivateCampaignPinRequest>,
+    ) -> Result<Response<ActivateCampaignPinResponse>, Status> {
+        let state = &self.state;
+        reply(
+            async {
+                let call = state.call(&request)?;
+                let message = request.into_inner();
+                let key = convert::request_key(&message.request_id, &message)?;
+                let (cf, first_half, card) = convert::activation(&message)?;
+                let activated =
+                    campaign::activate(state, &call, &key, &cf, &first_half, &card).await?;
+                Ok(convert::activated_to_pb(activated))
             }
             .await,
         )

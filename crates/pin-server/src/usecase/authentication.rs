@@ -103,20 +103,17 @@ fn secret(pin: &Pin) -> SecretString {
 /// request cut short after this still used a guess), then verifies `pin` against `hash`,
 /// or against a dummy hash when there is none or the codice fiscale is locked. A locked
 /// codice fiscale is refused here, after the same work, through [`refuse`].
-async fn attempt(
+pub(super) async fn attempt(
     state: &AppState,
     call: &Call,
     action: AuditAction,
     cf: &CodiceFiscale,
-    pin: &Pin,
+    secret: SecretString,
     hash: Option<PinHash>,
 ) -> Result<Verification, ServiceError> {
     let admitted = throttle::admit(&state.db, cf, call.now, &state.policy).await?;
     let hash = if admitted.is_ok() { hash } else { None };
-    let verification = state
-        .hashing
-        .verify(secret(pin), hash, call.deadline)
-        .await?;
+    let verification = state.hashing.verify(secret, hash, call.deadline).await?;
     match admitted {
         Ok(()) => Ok(verification),
         Err(_locked) => Err(refuse(state, call, action, cf, "LOCKED").await),
@@ -125,7 +122,7 @@ async fn attempt(
 
 /// The second half of the failed-login step: audits the failure under the RPC's own
 /// action and returns the one answer every failed login gets.
-async fn refuse(
+pub(super) async fn refuse(
     state: &AppState,
     call: &Call,
     action: AuditAction,
@@ -166,7 +163,7 @@ pub async fn authenticate(
     let hash = current
         .as_ref()
         .and_then(|c| c.credential.login_hash().cloned());
-    let verification = attempt(state, call, ACTION, cf, pin, hash).await?;
+    let verification = attempt(state, call, ACTION, cf, secret(pin), hash).await?;
     let Some(mut stored) = current else {
         return Err(refuse(state, call, ACTION, cf, Refusal::WrongPin.code()).await);
     };
@@ -393,7 +390,7 @@ pub async fn change_pin(
     let live = live_session(state, call, session_token).await?;
     let (session, stored) = (live.session, live.credential);
     let hash = stored.credential.login_hash().cloned();
-    let verified = attempt(state, call, ACTION, &stored.cf, current, hash)
+    let verified = attempt(state, call, ACTION, &stored.cf, secret(current), hash)
         .await?
         .matched();
     let new_secret = || SecretString::from(new.expose_secret().to_owned());

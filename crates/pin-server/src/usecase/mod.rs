@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod authentication;
 pub mod authorization;
+pub mod campaign;
 mod change;
 pub mod delivery;
 pub mod events;
