@@ -3,7 +3,7 @@
 use pin_proto::v1 as pb;
 use pin_store::repo::audit::{ActorKind, AuditQuery, AuditRecord};
 
-use super::{codice_fiscale, instant, timestamp};
+use super::{codice_fiscale, instant, page, timestamp};
 use crate::{error::ServiceError, usecase::audit::AuditPage};
 
 /// The query of a `ListAuditEvents` request.
@@ -20,28 +20,7 @@ pub fn audit_query(request: pb::ListAuditEventsRequest) -> Result<AuditQuery, Se
     } else {
         Some(codice_fiscale("codice_fiscale", &cf)?.as_str().to_owned())
     };
-    let limit = match page_size {
-        0 => 100,
-        1..=1000 => u64::from(page_size),
-        _ => {
-            return Err(ServiceError::invalid(
-                "page_size",
-                "OUT_OF_RANGE",
-                "page_size must be at most 1000",
-            ));
-        }
-    };
-    let after_id = if page_token.is_empty() {
-        None
-    } else {
-        Some(page_token.parse::<i64>().map_err(|_| {
-            ServiceError::invalid(
-                "page_token",
-                "FORMAT",
-                "page_token is not one this service returned",
-            )
-        })?)
-    };
+    let (after_id, limit) = page(page_size, &page_token, 100, 1000)?;
     Ok(AuditQuery {
         cf,
         from: instant("from", from)?,

@@ -224,3 +224,36 @@ pub fn level_to_pb(level: pin_domain::Level) -> pb::Level {
         pin_domain::Level::Dispositive => pb::Level::Dispositive,
     }
 }
+
+/// A page request: the size (`0` means `default`, at most `max`) and the position after
+/// the last id of the previous page (`page_token`, empty for the first page).
+pub fn page(
+    page_size: u32,
+    page_token: &str,
+    default: u64,
+    max: u32,
+) -> Result<(Option<i64>, u64), ServiceError> {
+    let limit = match page_size {
+        0 => default,
+        size if size <= max => u64::from(size),
+        _ => {
+            return Err(ServiceError::invalid(
+                "page_size",
+                "OUT_OF_RANGE",
+                format!("page_size must be at most {max}"),
+            ));
+        }
+    };
+    let after = if page_token.is_empty() {
+        None
+    } else {
+        Some(page_token.parse::<i64>().map_err(|_| {
+            ServiceError::invalid(
+                "page_token",
+                "FORMAT",
+                "page_token is not one this service returned",
+            )
+        })?)
+    };
+    Ok((after, limit))
+}

@@ -4,7 +4,7 @@ use pin_proto::v1 as pb;
 use pin_store::repo::reviews::{DocumentChannel, Review};
 use time::OffsetDateTime;
 
-use super::{level_to_pb, office::document, timestamp};
+use super::{level_to_pb, office::document, page, timestamp};
 use crate::{
     error::{ServiceError, Violation},
     usecase::review::{Decided, Submission, Submitted, Verdict},
@@ -80,29 +80,7 @@ pub fn review_page(
         page_size,
         page_token,
     } = request;
-    let limit = match page_size {
-        0 => 50,
-        1..=500 => u64::from(page_size),
-        _ => {
-            return Err(ServiceError::invalid(
-                "page_size",
-                "OUT_OF_RANGE",
-                "page_size must be at most 500",
-            ));
-        }
-    };
-    let after = if page_token.is_empty() {
-        None
-    } else {
-        Some(page_token.parse::<i64>().map_err(|_| {
-            ServiceError::invalid(
-                "page_token",
-                "FORMAT",
-                "page_token is not one this service returned",
-            )
-        })?)
-    };
-    Ok((after, limit))
+    page(page_size, &page_token, 50, 500)
 }
 
 /// A page of pending reviews.
