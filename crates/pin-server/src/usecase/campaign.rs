@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use pin_domain::{
-    AuditAction, AuditOutcome, CodiceFiscale, Credential, DeliveryChannel, DeliveryPurpose, Event,
-    HealthCard, InitialSecret, IssuedVia, Level, NewCredential, Person, Pin16, PinHalf, Refusal,
+    AuditAction, AuditOutcome, CodiceFiscale, DeliveryChannel, DeliveryPurpose, Event, HealthCard,
+    InitialSecret, IssuedVia, Level, NewCredential, Person, Pin16, PinEnd, PinHalf, Refusal,
     Replacement,
 };
 use pin_store::{
@@ -25,6 +25,7 @@ use super::{
     Answer, Audit, Call, Change, RequestKey,
     authentication::{attempt, refuse},
     issuance::postal_recipient,
+    issue::{Issued, hash_new, issue_credential},
     once, recorded_as_is,
 };
 use crate::{error::ServiceError, state::AppState};
@@ -89,46 +90,26 @@ pub async fn issue(
         let mut letters = Vec::with_capacity(candidates.len());
         for (cf, person) in candidates {
             let half = state.random(PinHalf::generate);
-            let hash = state
-                .hashing
-                .hash(
-                    SecretString::from(half.expose_secret().to_owned()),
-                    call.deadline,
-                )
-                .await?;
+            let hash = hash_new(state, call, half.expose_secret()).await?;
             letters.push((cf, person, half, hash));
         }
 
-        let change = Change::begin_once(state, call, key, ISSUE).await?;
-        let now = change.now();
+        let mut change = Change::begin_once(state, call, key, ISSUE).await?;
         let mut issued = 0u32;
         for (cf, person, half, hash) in letters {
-            credentials::lock_person(change.txn(), &cf).await?;
-            let current = credentials::find_current(change.txn(), &cf).await?;
             let new = NewCredential {
                 holder: person.holder(),
                 level: Level::Ordinary,
                 issued_via: IssuedVia::Campaign,
                 secret: InitialSecret::CampaignFirstHalf(hash),
             };
-            let issuance = match Credential::issue(
-                current.as_ref().map(|c| &c.credential),
-                new,
-                Replacement::IfNotLive,
-                now,
-                &state.policy,
-            ) {
-                Ok(issuance) => issuance,
-                Err(Refusal::AlreadyHolds) => {
-                    skipped.push((cf.to_string(), Skip::PinAlreadyIssued));
-                    continue;
-                }
-                Err(other) => return Err(other.into()),
+            let via = PinEnd::Replaced;
+            let outcome =
+                issue_credential(state, &mut change, &cf, new, Replacement::IfNotLive, via).await?;
+            let Ok(Issued { stored, .. }) = outcome else {
+                skipped.push((cf.to_string(), Skip::PinAlreadyIssued));
+                continue;
             };
-            if let (Some(current), Some(ended)) = (&current, &issuance.superseded) {
-                credentials::update(change.txn(), current, ended, now).await?;
-            }
-            let stored = credentials::insert(change.txn(), &cf, &issuance.issued, now).await?;
             change
                 .deliver(NewDelivery {
                     cf: cf.to_string(),
@@ -235,13 +216,7 @@ pub async fn activate(
         };
         let second = state.random(PinHalf::generate);
         let pin = Pin16::from_halves(first_half, &second);
-        let pin_hash = state
-            .hashing
-            .hash(
-                SecretString::from(pin.expose_secret().to_owned()),
-                call.deadline,
-            )
-            .await?;
+        let pin_hash = hash_new(state, call, pin.expose_secret()).await?;
         let event = Event::ActivateCampaign {
             first_half_verified: verification.matched(),
             health_card_matches: card_matches,

@@ -4,24 +4,25 @@
 use std::collections::BTreeMap;
 
 use pin_domain::{
-    AuditAction, AuditOutcome, CallbackReason, CodiceFiscale, ContactKind, Credential,
-    DeliveryChannel, DeliveryPurpose, Email, EventDetail, InitialSecret, IssuedVia, Level,
-    MobileNumber, NewCredential, Pec, Person, PersonName, Pin16, PinEnd, PostalAddress, Refusal,
-    Replacement,
+    AuditAction, AuditOutcome, CallbackReason, CodiceFiscale, DeliveryChannel, DeliveryPurpose,
+    Email, InitialSecret, IssuedVia, Level, MobileNumber, NewCredential, Pec, Person, PersonName,
+    Pin16, PinEnd, PostalAddress, Replacement,
 };
 use pin_store::{
     StoreError,
     repo::{
         callbacks::{self, NewCallbackCase},
-        contacts, credentials,
         outbox::{NewDelivery, SECRET_PLACEHOLDER},
         persons,
     },
 };
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{Audit, Call, Change, RequestKey, once, recorded_as_is};
+use super::{
+    Audit, Call, Change, RequestKey,
+    issue::{Issued, hash_new, issue_credential, store_contacts},
+    once, recorded_as_is,
+};
 use crate::{error::ServiceError, state::AppState};
 
 const REQUEST_ONLINE: &str = "inps.pin.v1.IssuanceService/RequestPinOnline";
@@ -148,50 +149,37 @@ async fn issue_online(
     // Draw and hash the PIN before the transaction (hashing is slow and needs no lock),
     // also for a person who turns out to hold a PIN: both answers cost the same.
     let pin = state.random(Pin16::generate);
-    let hash = state
-        .hashing
-        .hash(
-            SecretString::from(pin.expose_secret().to_owned()),
-            call.deadline,
-        )
-        .await?;
+    let hash = hash_new(state, call, pin.expose_secret()).await?;
 
     let mut change = Change::begin_once(state, call, key, REQUEST_ONLINE).await?;
-    let now = change.now();
-    credentials::lock_person(change.txn(), &applicant.cf).await?;
-    let current = credentials::find_current(change.txn(), &applicant.cf).await?;
     let new = NewCredential {
         holder: person.holder(),
         level: Level::Ordinary,
         issued_via: IssuedVia::Online,
         secret: InitialSecret::Pin(hash),
     };
-    let issuance = match Credential::issue(
-        current.as_ref().map(|c| &c.credential),
+    let via = PinEnd::Replaced;
+    let issued = issue_credential(
+        state,
+        &mut change,
+        &applicant.cf,
         new,
         Replacement::IfNotLive,
-        now,
-        &state.policy,
-    ) {
-        Ok(issuance) => issuance,
-        Err(Refusal::AlreadyHolds) => {
-            return notify_holder(change, applicant, person).await;
-        }
-        Err(other) => return Err(other.into()),
+        via,
+    )
+    .await?;
+    let Ok(Issued { stored, .. }) = issued else {
+        return notify_holder(change, applicant, person).await;
     };
-    if let (Some(current), Some(ended)) = (&current, &issuance.superseded) {
-        credentials::update(change.txn(), current, ended, now).await?;
-        change
-            .event(
-                &applicant.cf,
-                &EventDetail::PinRevoked {
-                    via: PinEnd::Replaced,
-                },
-            )
-            .await?;
-    }
-    let stored = credentials::insert(change.txn(), &applicant.cf, &issuance.issued, now).await?;
-    store_contacts(&change, applicant).await?;
+    let (mobile, email, pec) = (&applicant.mobile, &applicant.email, &applicant.pec);
+    store_contacts(
+        &change,
+        &applicant.cf,
+        mobile.as_ref(),
+        email.as_ref(),
+        pec.as_ref(),
+    )
+    .await?;
     queue_halves(&change, stored.id, person, applicant, &pin).await?;
     change
         .audit(Audit {
@@ -257,27 +245,6 @@ async fn notify_holder(
     let answer = answer(OnlineOutcome::LetterComing, applicant);
     change.commit_answer(&answer).await?;
     Ok(answer)
-}
-
-async fn store_contacts(change: &Change<'_>, applicant: &Applicant) -> Result<(), ServiceError> {
-    let (cf, now) = (&applicant.cf, change.now());
-    let given = [
-        (
-            ContactKind::Mobile,
-            applicant.mobile.as_ref().map(|m| m.as_str()),
-        ),
-        (
-            ContactKind::Email,
-            applicant.email.as_ref().map(|e| e.as_str()),
-        ),
-        (ContactKind::Pec, applicant.pec.as_ref().map(|p| p.as_str())),
-    ];
-    for (kind, value) in given {
-        if let Some(value) = value {
-            contacts::set(change.txn(), cf, kind, value, now).await?;
-        }
-    }
-    Ok(())
 }
 
 /// The postal address lines of a person in the registry.

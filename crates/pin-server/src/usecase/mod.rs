@@ -15,6 +15,7 @@ mod change;
 pub mod delivery;
 pub mod events;
 pub mod issuance;
+mod issue;
 pub mod office;
 mod once;
 pub mod registry;

@@ -5,23 +5,25 @@
 use std::collections::BTreeMap;
 
 use pin_domain::{
-    AuditAction, AuditOutcome, CodiceFiscale, ContactKind, Credential, Email, Event, EventDetail,
-    IdentityDocument, InitialSecret, IssuedVia, Level, MobileNumber, NewCredential,
-    OfficeReference, Pec, Pin16, PinEnd, Refusal, Replacement, SessionEnd, UpgradeVia,
+    AuditAction, AuditOutcome, CodiceFiscale, Email, Event, EventDetail, IdentityDocument,
+    InitialSecret, IssuedVia, Level, MobileNumber, NewCredential, OfficeReference, Pec, Pin16,
+    PinEnd, Refusal, Replacement, UpgradeVia,
 };
 use pin_store::{
     StoreError,
     repo::{
-        contacts, credentials, held, persons,
+        credentials, held, persons,
         proofing::{self, NewProofing, ProofingChannel},
-        sessions,
     },
 };
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Answer, Audit, Call, Change, RequestKey, once, recorded_as_is};
+use super::{
+    Answer, Audit, Call, Change, RequestKey,
+    issue::{Issued, hash_new, issue_credential, store_contacts},
+    once, recorded_as_is,
+};
 use crate::{error::ServiceError, state::AppState};
 
 const ISSUE_AT_OFFICE: &str = "inps.pin.v1.IssuanceService/IssuePinAtOffice";
@@ -108,18 +110,10 @@ pub async fn issue_at_office(
         let cf = &issue.check.cf;
         let person = persons::get(&state.db, cf).await?;
         let pin = state.random(Pin16::generate);
-        let hash = state
-            .hashing
-            .hash(
-                SecretString::from(pin.expose_secret().to_owned()),
-                call.deadline,
-            )
-            .await?;
+        let hash = hash_new(state, call, pin.expose_secret()).await?;
 
         let mut change = Change::begin_once(state, call, key, ISSUE_AT_OFFICE).await?;
         let now = change.now();
-        credentials::lock_person(change.txn(), cf).await?;
-        let current = credentials::find_current(change.txn(), cf).await?;
         let new = NewCredential {
             holder: person.holder(),
             level: Level::Dispositive,
@@ -131,59 +125,19 @@ pub async fn issue_at_office(
         } else {
             Replacement::IfNotLive
         };
-        let issuance = Credential::issue(
-            current.as_ref().map(|c| &c.credential),
-            new,
-            replacement,
-            now,
-            &state.policy,
-        )
-        .map_err(|refusal| match refusal {
-            Refusal::AlreadyHolds => ServiceError::FailedPrecondition {
+        let via = PinEnd::OfficeSubstitution;
+        let Issued {
+            stored,
+            replaced_live: replaced_previous,
+        } = issue_credential(state, &mut change, cf, new, replacement, via)
+            .await?
+            .map_err(|_already_holds| ServiceError::FailedPrecondition {
                 reason: "PIN_ALREADY_ISSUED",
                 message: "this person already holds a PIN: issue with substitution to replace it"
                     .to_owned(),
-            },
-            other => other.into(),
-        })?;
-        let mut replaced_previous = false;
-        if let (Some(current), Some(ended)) = (&current, &issuance.superseded) {
-            credentials::update(change.txn(), current, ended, now).await?;
-            let via = if current.credential.is_live(now, &state.policy) {
-                replaced_previous = true;
-                PinEnd::OfficeSubstitution
-            } else {
-                PinEnd::Replaced
-            };
-            change.event(cf, &EventDetail::PinRevoked { via }).await?;
-            let ended =
-                sessions::end_all(change.txn(), cf, None, SessionEnd::PinSuperseded, now).await?;
-            if ended > 0 {
-                change
-                    .event(
-                        cf,
-                        &EventDetail::SessionsEnded {
-                            count: u32::try_from(ended).unwrap_or(u32::MAX),
-                            reason: SessionEnd::PinSuperseded,
-                        },
-                    )
-                    .await?;
-            }
-        }
-        let stored = credentials::insert(change.txn(), cf, &issuance.issued, now).await?;
-        let given = [
-            (
-                ContactKind::Mobile,
-                issue.mobile.as_ref().map(MobileNumber::as_str),
-            ),
-            (ContactKind::Email, issue.email.as_ref().map(Email::as_str)),
-            (ContactKind::Pec, issue.pec.as_ref().map(Pec::as_str)),
-        ];
-        for (kind, value) in given {
-            if let Some(value) = value {
-                contacts::set(change.txn(), cf, kind, value, now).await?;
-            }
-        }
+            })?;
+        let (mobile, email, pec) = (&issue.mobile, &issue.email, &issue.pec);
+        store_contacts(&change, cf, mobile.as_ref(), email.as_ref(), pec.as_ref()).await?;
         let operator = change.operator_id().map(str::to_owned);
         let proof = counter_proof(&issue.check, stored.id, operator.as_deref());
         let released = prove_and_release(&mut change, proof).await?;
