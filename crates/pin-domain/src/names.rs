@@ -95,6 +95,10 @@ stable_names! {
         UpsertPerson = "UPSERT_PERSON",
         /// A PIN was requested online.
         RequestPinOnline = "REQUEST_PIN_ONLINE",
+        /// A contact-center operator filed a PIN request for a caller.
+        RequestPinByContactCenter = "REQUEST_PIN_BY_CONTACT_CENTER",
+        /// A contact-center operator closed a callback case.
+        ResolveCallbackCase = "RESOLVE_CALLBACK_CASE",
         /// A login.
         Authenticate = "AUTHENTICATE",
         /// First access with the initial PIN.
@@ -157,7 +161,7 @@ stable_names! {
         Substituted = "SUBSTITUTED",
         /// A PIN became dispositive.
         Upgraded = "UPGRADED",
-        /// A document was rejected.
+        /// A document or a callback case was rejected.
         Rejected = "REJECTED",
     }
 }

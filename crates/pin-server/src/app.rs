@@ -35,8 +35,8 @@ use crate::{
     hashing_pool::HashingPool,
     services::{
         audit::AuditApi, authentication::AuthenticationApi, authorization::AuthorizationApi,
-        delivery::DeliveryApi, events::EventApi, issuance::IssuanceApi, pending::NotYetBuilt,
-        registry::RegistryApi, upgrade::UpgradeApi,
+        callback::CallbackApi, delivery::DeliveryApi, events::EventApi, issuance::IssuanceApi,
+        pending::NotYetBuilt, registry::RegistryApi, upgrade::UpgradeApi,
     },
     state::AppState,
 };
@@ -211,7 +211,7 @@ pub async fn start_with_clock(
 
     let registry = RegistryServiceServer::new(RegistryApi::new(state.clone()));
     let issuance = IssuanceServiceServer::new(IssuanceApi::new(state.clone()));
-    let callback = CallbackServiceServer::new(NotYetBuilt);
+    let callback = CallbackServiceServer::new(CallbackApi::new(state.clone()));
     let authentication = AuthenticationServiceServer::new(AuthenticationApi::new(state.clone()));
     let authorization = AuthorizationServiceServer::new(AuthorizationApi::new(state.clone()));
     let upgrade = UpgradeServiceServer::new(UpgradeApi::new(state.clone()));
@@ -228,6 +228,7 @@ pub async fn start_with_clock(
     let built = [
         service_name(&registry),
         service_name(&issuance),
+        service_name(&callback),
         service_name(&authentication),
         service_name(&authorization),
         service_name(&upgrade),
@@ -236,7 +237,6 @@ pub async fn start_with_clock(
         service_name(&audit),
     ];
     let not_built = [
-        service_name(&callback),
         service_name(&recovery),
         service_name(&contacts),
         service_name(&revocation),

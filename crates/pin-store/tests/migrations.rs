@@ -80,7 +80,11 @@ async fn the_migration_applies_once_and_then_has_nothing_to_do(database: &TestDa
     let names: Vec<&str> = applied.iter().map(|m| m.name()).collect();
     assert_eq!(
         names,
-        ["m20261123_000001_initial", "m20261202_000001_proofing"]
+        [
+            "m20261123_000001_initial",
+            "m20261202_000001_proofing",
+            "m20261203_000001_callback_phone"
+        ]
     );
     assert!(
         Migrator::get_pending_migrations(&db)
@@ -202,6 +206,7 @@ fn credential_row() -> credential::Model {
         revocation_reason: Some("SUBSTITUTED".to_owned()),
         version: 1 << 40,
         updated_at: T0 + 3,
+        callback_phone: Some("+39 06 1234567".to_owned()),
     }
 }
 

@@ -5,6 +5,7 @@
 mod audit;
 mod authentication;
 mod authorization;
+mod callback;
 mod campaign;
 mod delivery;
 mod events;
@@ -16,6 +17,7 @@ mod review;
 pub use audit::*;
 pub use authentication::*;
 pub use authorization::*;
+pub use callback::*;
 pub use campaign::*;
 pub use delivery::*;
 pub use events::*;

@@ -1,10 +1,10 @@
 //! The office counter: identity documents, MV35 and office references, and the answers.
 
-use pin_domain::{DocumentKind, Email, IdentityDocument, MobileNumber, OfficeReference, Pec};
+use pin_domain::{DocumentKind, IdentityDocument, OfficeReference};
 use pin_proto::v1 as pb;
 use time::OffsetDateTime;
 
-use super::{codice_fiscale, level_to_pb, timestamp};
+use super::{codice_fiscale, contact_details, level_to_pb, timestamp};
 use crate::{
     error::{ServiceError, Violation},
     usecase::office::{CounterCheck, OfficeAnswer, OfficeIssue, UpgradeAnswer},
@@ -111,39 +111,12 @@ pub fn office_issue(
         now,
         &mut problems,
     );
-    let (mut mobile, mut email, mut pec) = (None, None, None);
-    if let Some(pb::ContactDetails {
-        mobile: m,
-        email: e,
-        pec: p,
-    }) = contacts
-    {
-        let mut note = |field: &str, reason: &str, description: String| {
-            problems.push(Violation::new(field, reason, description));
-        };
-        if !m.trim().is_empty() {
-            mobile = MobileNumber::parse(m)
-                .map_err(|err| note("contacts.mobile", err.reason(), err.to_string()))
-                .ok();
-        }
-        if !e.trim().is_empty() {
-            email = Email::parse(e)
-                .map_err(|err| note("contacts.email", err.reason(), err.to_string()))
-                .ok();
-        }
-        if !p.trim().is_empty() {
-            pec = Pec::parse(p)
-                .map_err(|err| note("contacts.pec", err.reason(), err.to_string()))
-                .ok();
-        }
-    }
+    let contacts = contact_details("", contacts.as_ref(), &mut problems);
     match check {
         Some(check) if problems.is_empty() => Ok(OfficeIssue {
             check,
             substitution: *substitution,
-            mobile,
-            email,
-            pec,
+            contacts,
         }),
         _ => Err(ServiceError::InvalidArgument(problems)),
     }

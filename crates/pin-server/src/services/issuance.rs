@@ -1,10 +1,11 @@
-//! `IssuanceService`: obtaining a PIN online, at an office counter and by campaign
-//! letter; the contact center's requests answer `UNIMPLEMENTED` until they are built.
+//! `IssuanceService`: obtaining a PIN online, through the contact center, at an office
+//! counter and by campaign letter.
 
 use pin_proto::v1::{
     ActivateCampaignPinRequest, ActivateCampaignPinResponse, IssueCampaignPinsRequest,
     IssueCampaignPinsResponse, IssuePinAtOfficeRequest, IssuePinAtOfficeResponse,
-    RequestPinOnlineRequest, RequestPinOnlineResponse, issuance_service_server::IssuanceService,
+    RequestPinByContactCenterRequest, RequestPinByContactCenterResponse, RequestPinOnlineRequest,
+    RequestPinOnlineResponse, issuance_service_server::IssuanceService,
 };
 use tonic::{Request, Response, Status};
 
@@ -12,7 +13,11 @@ use super::reply;
 use crate::{
     convert,
     state::AppState,
-    usecase::{campaign, issuance, office},
+    usecase::{
+        campaign,
+        issuance::{self, Requester},
+        office,
+    },
 };
 
 /// The gRPC face of issuance.
@@ -45,8 +50,34 @@ impl IssuanceService for IssuanceApi {
                     applicant,
                 } = message;
                 let applicant = convert::applicant("applicant", applicant.as_ref())?;
-                let answer = issuance::request_online(state, &call, &key, &applicant).await?;
+                let answer =
+                    issuance::request_pin(state, &call, &key, &applicant, Requester::Portal)
+                        .await?;
                 Ok(convert::online_answer_to_pb(answer))
+            }
+            .await,
+        )
+    }
+
+    async fn request_pin_by_contact_center(
+        &self,
+        request: Request<RequestPinByContactCenterRequest>,
+    ) -> Result<Response<RequestPinByContactCenterResponse>, Status> {
+        let state = &self.state;
+        reply(
+            async {
+                let call = state.call(&request)?;
+                let message = request.into_inner();
+                let key = convert::request_key(&message.request_id, &message)?;
+                let RequestPinByContactCenterRequest {
+                    request_id: _,
+                    applicant,
+                } = message;
+                let applicant = convert::applicant("applicant", applicant.as_ref())?;
+                let requester = Requester::ContactCenter;
+                let answer =
+                    issuance::request_pin(state, &call, &key, &applicant, requester).await?;
+                Ok(convert::contact_center_answer_to_pb(answer))
             }
             .await,
         )

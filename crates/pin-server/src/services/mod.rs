@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod authentication;
 pub mod authorization;
+pub mod callback;
 pub mod delivery;
 pub mod events;
 pub mod issuance;

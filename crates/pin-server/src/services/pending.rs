@@ -3,15 +3,14 @@
 //! already cover them.
 
 use pin_proto::v1::{
-    callback_service_server::CallbackService, contacts_service_server::ContactsService,
-    recovery_service_server::RecoveryService, revocation_service_server::RevocationService,
+    contacts_service_server::ContactsService, recovery_service_server::RecoveryService,
+    revocation_service_server::RevocationService,
 };
 
 /// A service not built yet: every RPC answers `UNIMPLEMENTED`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotYetBuilt;
 
-impl CallbackService for NotYetBuilt {}
 impl RecoveryService for NotYetBuilt {}
 impl ContactsService for NotYetBuilt {}
 impl RevocationService for NotYetBuilt {}

@@ -2,13 +2,20 @@
 
 use std::collections::BTreeMap;
 
-use pin_domain::{AuditAction, AuditOutcome, CallbackReason, CodiceFiscale, DeliveryChannel};
-use pin_store::repo::{
-    callbacks::{self, NewCallbackCase},
-    outbox::{self, AckRefusal, AckResult, LeasedDelivery},
+use pin_domain::{
+    AuditAction, AuditOutcome, CallbackReason, CodiceFiscale, ContactKind, DeliveryChannel,
+};
+use pin_store::{
+    StoreError,
+    repo::{
+        callbacks::{self, NewCallbackCase},
+        contacts, credentials,
+        outbox::{self, AckRefusal, AckResult, Acknowledged, LeasedDelivery},
+        persons,
+    },
 };
 
-use super::{Audit, Call, Change};
+use super::{Audit, Call, Change, callback::CaseFile};
 use crate::{error::ServiceError, state::AppState};
 
 /// Leases up to `max` deliveries of `channel` for `lease`.
@@ -63,30 +70,14 @@ pub async fn acknowledge(
         ("channel".to_owned(), acked.channel.to_string()),
         ("purpose".to_owned(), acked.purpose.to_string()),
     ]);
+    let cf = CodiceFiscale::parse(&acked.cf).ok();
     if result == AckResult::Failed && acked.purpose.is_pin_half() {
-        let case_id = callbacks::open(
-            change.txn(),
-            NewCallbackCase {
-                cf: acked.cf.clone(),
-                reason: CallbackReason::DeliveryFailed,
-                request: serde_json::json!({
-                    "delivery_id": id,
-                    "channel": acked.channel.as_str(),
-                    "purpose": acked.purpose.as_str(),
-                    "failure_reason": failure_reason,
-                })
-                .to_string(),
-                callback_phone: String::new(),
-            },
-            call.now,
-        )
-        .await?;
+        let case_id = open_case(&change, cf.as_ref(), &acked, failure_reason).await?;
         details.insert("callback_case_id".to_owned(), case_id.to_string());
     }
     if let Some(reason) = failure_reason {
         details.insert("failure_reason".to_owned(), reason.to_owned());
     }
-    let cf = CodiceFiscale::parse(&acked.cf).ok();
     change
         .audit(Audit {
             action: AuditAction::AckDelivery,
@@ -100,4 +91,47 @@ pub async fn acknowledge(
         })
         .await?;
     change.commit().await
+}
+
+/// Opens the callback case for an undelivered PIN half. The number to call is the one the
+/// applicant gave with the request that issued the PIN or, for a PIN no request issued (a
+/// campaign letter), the holder's registered mobile number, if any.
+async fn open_case(
+    change: &Change<'_>,
+    cf: Option<&CodiceFiscale>,
+    acked: &Acknowledged,
+    failure_reason: Option<&str>,
+) -> Result<i64, ServiceError> {
+    let txn = change.txn();
+    let mut phone = match acked.credential_id {
+        Some(id) => credentials::callback_phone(txn, id).await?,
+        None => None,
+    };
+    let mut person = None;
+    if let Some(cf) = cf {
+        if phone.is_none() {
+            phone = contacts::list(txn, cf)
+                .await?
+                .into_iter()
+                .find(|contact| contact.kind == ContactKind::Mobile)
+                .map(|contact| contact.value);
+        }
+        person = match persons::get(txn, cf).await {
+            Ok(person) => Some(person),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(other) => return Err(other.into()),
+        };
+    }
+    let file = CaseFile::of_failed_delivery(person.as_ref(), acked, failure_reason);
+    Ok(callbacks::open(
+        txn,
+        NewCallbackCase {
+            cf: acked.cf.clone(),
+            reason: CallbackReason::DeliveryFailed,
+            request: file.to_json(),
+            callback_phone: phone.unwrap_or_default(),
+        },
+        change.now(),
+    )
+    .await?)
 }

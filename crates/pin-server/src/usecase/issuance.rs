@@ -1,17 +1,21 @@
-//! Obtaining a PIN. Online requests today; every channel goes through the same decision,
-//! [`Credential::issue`].
+//! Requesting a PIN, on the portal or through the contact center: checked against the
+//! registry, then a PIN whose halves travel apart, a notice to a person who already holds
+//! one, or a callback case. Every channel issues through [`Credential::issue`].
+//!
+//! [`Credential::issue`]: pin_domain::Credential::issue
 
 use std::collections::BTreeMap;
 
 use pin_domain::{
     AuditAction, AuditOutcome, CallbackReason, CodiceFiscale, DeliveryChannel, DeliveryPurpose,
-    Email, InitialSecret, IssuedVia, Level, MobileNumber, NewCredential, Pec, Person, PersonName,
-    Pin16, PinEnd, PostalAddress, Replacement,
+    InitialSecret, IssuedVia, Level, NewCredential, Person, PersonName, Pin16, PinEnd, PinHash,
+    PostalAddress, Refusal, Replacement,
 };
 use pin_store::{
     StoreError,
     repo::{
         callbacks::{self, NewCallbackCase},
+        credentials,
         outbox::{NewDelivery, SECRET_PLACEHOLDER},
         persons,
     },
@@ -20,20 +24,42 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Audit, Call, Change, RequestKey,
-    issue::{Issued, hash_new, issue_credential, store_contacts},
+    callback::CaseFile,
+    issue::{Contacts, FirstHalfChannel, Issued, hash_new, issue_credential, store_contacts},
     once, recorded_as_is,
 };
 use crate::{error::ServiceError, state::AppState};
 
-const REQUEST_ONLINE: &str = "inps.pin.v1.IssuanceService/RequestPinOnline";
-
-/// Where the first half of an online PIN goes.
+/// Who files a PIN request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstHalfChannel {
-    /// SMS to the mobile number.
-    Sms,
-    /// E-mail.
-    Email,
+pub enum Requester {
+    /// The citizen, on the portal.
+    Portal,
+    /// A contact-center operator, for a caller on the phone.
+    ContactCenter,
+}
+
+impl Requester {
+    fn method(self) -> &'static str {
+        match self {
+            Requester::Portal => "inps.pin.v1.IssuanceService/RequestPinOnline",
+            Requester::ContactCenter => "inps.pin.v1.IssuanceService/RequestPinByContactCenter",
+        }
+    }
+
+    fn action(self) -> AuditAction {
+        match self {
+            Requester::Portal => AuditAction::RequestPinOnline,
+            Requester::ContactCenter => AuditAction::RequestPinByContactCenter,
+        }
+    }
+
+    fn issued_via(self) -> IssuedVia {
+        match self {
+            Requester::Portal => IssuedVia::Online,
+            Requester::ContactCenter => IssuedVia::ContactCenter,
+        }
+    }
 }
 
 /// A PIN applicant, every field parsed and the codice fiscale agreeing with the rest.
@@ -49,43 +75,24 @@ pub struct Applicant {
     pub residence: PostalAddress,
     /// The number the contact center can call.
     pub callback_phone: String,
-    /// Mobile number, if given.
-    pub mobile: Option<MobileNumber>,
-    /// E-mail, if given.
-    pub email: Option<Email>,
-    /// PEC, if given.
-    pub pec: Option<Pec>,
+    /// The contacts given.
+    pub contacts: Contacts,
     /// Where the first half goes. The parser guarantees the matching contact.
     pub first_half: FirstHalfChannel,
 }
 
 impl Applicant {
-    /// How many contacts were given.
-    pub fn contact_count(&self) -> usize {
-        usize::from(self.mobile.is_some())
-            + usize::from(self.email.is_some())
-            + usize::from(self.pec.is_some())
-    }
-
     /// The channel and recipient of the first half.
     fn first_half_contact(&self) -> (DeliveryChannel, String) {
-        let (channel, recipient) = match self.first_half {
-            FirstHalfChannel::Sms => (
-                DeliveryChannel::Sms,
-                self.mobile.as_ref().map(MobileNumber::as_str),
-            ),
-            FirstHalfChannel::Email => (
-                DeliveryChannel::Email,
-                self.email.as_ref().map(Email::as_str),
-            ),
-        };
-        (channel, recipient.unwrap_or_default().to_owned())
+        self.contacts
+            .first_half(self.first_half)
+            .unwrap_or((DeliveryChannel::Sms, String::new()))
     }
 }
 
 /// What the applicant is told: only that a letter is coming or that someone will call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OnlineOutcome {
+pub enum RequestOutcome {
     /// The halves are on their way (also when the person already holds a PIN: a letter
     /// then tells them that a PIN was requested in their name).
     LetterComing,
@@ -93,99 +100,144 @@ pub enum OnlineOutcome {
     CallbackScheduled,
 }
 
-/// The answer to an online request.
+/// The answer to a PIN request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OnlineAnswer {
+pub struct RequestAnswer {
     /// The outcome.
-    pub outcome: OnlineOutcome,
+    pub outcome: RequestOutcome,
     /// Fewer than two contacts were given: recovery will not be possible.
     pub fewer_than_two_contacts: bool,
+    /// The case opened for a callback.
+    #[serde(default)]
+    pub callback_case_id: Option<i64>,
 }
 
-recorded_as_is!(OnlineAnswer);
+recorded_as_is!(RequestAnswer);
 
-fn answer(outcome: OnlineOutcome, applicant: &Applicant) -> OnlineAnswer {
-    OnlineAnswer {
+fn answer(outcome: RequestOutcome, applicant: &Applicant) -> RequestAnswer {
+    RequestAnswer {
         outcome,
-        fewer_than_two_contacts: applicant.contact_count() < 2,
+        fewer_than_two_contacts: applicant.contacts.count() < 2,
+        callback_case_id: None,
     }
 }
 
-/// The online request: checked against the registry, then either a PIN whose halves go by
-/// two channels, or a notice to a person who already holds one, or a callback case. The
-/// answer does not tell these apart beyond "a letter is coming" / "we will call you".
-pub async fn request_online(
+/// A PIN request, checked against the registry: a PIN whose halves go by two channels, a
+/// notice to a person who already holds one, or a callback case. The answer does not tell
+/// the first two apart.
+pub async fn request_pin(
     state: &AppState,
     call: &Call,
     key: &RequestKey,
     applicant: &Applicant,
-) -> Result<OnlineAnswer, ServiceError> {
+    requester: Requester,
+) -> Result<RequestAnswer, ServiceError> {
     once(state, call, key, async {
         let person = match persons::get(&state.db, &applicant.cf).await {
             Ok(person) => Some(person),
             Err(StoreError::NotFound { .. }) => None,
             Err(other) => return Err(other.into()),
         };
-        match &person {
+        let reason = match &person {
             Some(person) if person.residence.matches(&applicant.residence) => {
-                issue_online(state, call, key, applicant, person).await
+                return issue_requested(state, call, key, applicant, person, requester).await;
             }
-            Some(_) => {
-                open_callback(state, call, key, applicant, CallbackReason::AddressMismatch).await
-            }
-            None => open_callback(state, call, key, applicant, CallbackReason::UnknownPerson).await,
-        }
+            Some(_) => CallbackReason::AddressMismatch,
+            None => CallbackReason::UnknownPerson,
+        };
+        open_callback(state, call, key, applicant, requester, reason).await
     })
     .await
 }
 
-async fn issue_online(
+/// A new ordinary initial PIN, and where its halves go.
+pub(super) struct Halves<'a> {
+    /// The holder, as in the registry: the second half goes to this residence.
+    pub person: &'a Person,
+    /// The first half's channel and recipient.
+    pub first_half: (DeliveryChannel, String),
+    /// Through whom it is issued.
+    pub via: IssuedVia,
+    /// The number the applicant gave for assistance.
+    pub callback_phone: Option<&'a str>,
+}
+
+/// Issues an ordinary initial PIN (`pin`, already hashed) and queues its halves: the first
+/// by SMS or e-mail, the second by post to the registry residence. `Ok(Err(AlreadyHolds))`
+/// when `replacement` does not allow replacing the person's live PIN.
+pub(super) async fn issue_in_halves(
+    state: &AppState,
+    change: &mut Change<'_>,
+    pin: &Pin16,
+    hash: PinHash,
+    halves: Halves<'_>,
+    replacement: Replacement,
+) -> Result<Result<Issued, Refusal>, ServiceError> {
+    let person = halves.person;
+    let new = NewCredential {
+        holder: person.holder(),
+        level: Level::Ordinary,
+        issued_via: halves.via,
+        secret: InitialSecret::Pin(hash),
+    };
+    let issued = issue_credential(
+        state,
+        change,
+        &person.codice_fiscale,
+        new,
+        replacement,
+        PinEnd::Replaced,
+    )
+    .await?;
+    let Ok(issued) = issued else {
+        return Ok(issued);
+    };
+    let id = issued.stored.id;
+    if let Some(phone) = halves.callback_phone {
+        credentials::set_callback_phone(change.txn(), id, phone).await?;
+    }
+    queue_halves(change, id, person, halves.first_half, pin).await?;
+    Ok(Ok(issued))
+}
+
+async fn issue_requested(
     state: &AppState,
     call: &Call,
     key: &RequestKey,
     applicant: &Applicant,
     person: &Person,
-) -> Result<OnlineAnswer, ServiceError> {
+    requester: Requester,
+) -> Result<RequestAnswer, ServiceError> {
     // Draw and hash the PIN before the transaction (hashing is slow and needs no lock),
     // also for a person who turns out to hold a PIN: both answers cost the same.
     let pin = state.random(Pin16::generate);
     let hash = hash_new(state, call, pin.expose_secret()).await?;
 
-    let mut change = Change::begin_once(state, call, key, REQUEST_ONLINE).await?;
-    let new = NewCredential {
-        holder: person.holder(),
-        level: Level::Ordinary,
-        issued_via: IssuedVia::Online,
-        secret: InitialSecret::Pin(hash),
+    let mut change = Change::begin_once(state, call, key, requester.method()).await?;
+    let halves = Halves {
+        person,
+        first_half: applicant.first_half_contact(),
+        via: requester.issued_via(),
+        callback_phone: Some(&applicant.callback_phone),
     };
-    let via = PinEnd::Replaced;
-    let issued = issue_credential(
+    let issued = issue_in_halves(
         state,
         &mut change,
-        &applicant.cf,
-        new,
+        &pin,
+        hash,
+        halves,
         Replacement::IfNotLive,
-        via,
     )
     .await?;
     let Ok(Issued { stored, .. }) = issued else {
-        return notify_holder(change, applicant, person).await;
+        return notify_holder(change, applicant, person, requester).await;
     };
-    let (mobile, email, pec) = (&applicant.mobile, &applicant.email, &applicant.pec);
-    store_contacts(
-        &change,
-        &applicant.cf,
-        mobile.as_ref(),
-        email.as_ref(),
-        pec.as_ref(),
-    )
-    .await?;
-    queue_halves(&change, stored.id, person, applicant, &pin).await?;
+    store_contacts(&change, &applicant.cf, &applicant.contacts).await?;
     change
         .audit(Audit {
-            action: AuditAction::RequestPinOnline,
+            action: requester.action(),
             cf: Some(&applicant.cf),
-            citizen_acts: true,
+            citizen_acts: requester == Requester::Portal,
             outcome: AuditOutcome::LetterComing,
             details: BTreeMap::from([
                 (
@@ -196,7 +248,7 @@ async fn issue_online(
             ]),
         })
         .await?;
-    let answer = answer(OnlineOutcome::LetterComing, applicant);
+    let answer = answer(RequestOutcome::LetterComing, applicant);
     change.commit_answer(&answer).await?;
     Ok(answer)
 }
@@ -208,8 +260,13 @@ async fn notify_holder(
     change: Change<'_>,
     applicant: &Applicant,
     person: &Person,
-) -> Result<OnlineAnswer, ServiceError> {
+    requester: Requester,
+) -> Result<RequestAnswer, ServiceError> {
     let date = change.now().date();
+    let how = match requester {
+        Requester::Portal => "online",
+        Requester::ContactCenter => "tramite il Contact Center",
+    };
     let delivery = change
         .deliver(NewDelivery {
             cf: applicant.cf.as_str().to_owned(),
@@ -219,7 +276,7 @@ async fn notify_holder(
             purpose: DeliveryPurpose::Notice,
             subject: "INPS - richiesta di PIN a suo nome".to_owned(),
             body: format!(
-                "Gentile {} {},\nil {:02}/{:02}/{} è stato richiesto online un PIN INPS a suo \
+                "Gentile {} {},\nil {:02}/{:02}/{} è stato richiesto {how} un PIN INPS a suo \
                  nome. Lei è già titolare di un PIN, che resta valido: non ne è stato emesso \
                  un altro.\nSe ha dimenticato il PIN può ripristinarlo online. Se la \
                  richiesta non è stata fatta da lei, contatti il Contact Center INPS o si \
@@ -235,14 +292,14 @@ async fn notify_holder(
         .await?;
     change
         .audit(Audit {
-            action: AuditAction::RequestPinOnline,
+            action: requester.action(),
             cf: Some(&applicant.cf),
-            citizen_acts: true,
+            citizen_acts: requester == Requester::Portal,
             outcome: AuditOutcome::AlreadyHolds,
             details: BTreeMap::from([("notice_delivery_id".to_owned(), delivery.to_string())]),
         })
         .await?;
-    let answer = answer(OnlineOutcome::LetterComing, applicant);
+    let answer = answer(RequestOutcome::LetterComing, applicant);
     change.commit_answer(&answer).await?;
     Ok(answer)
 }
@@ -266,11 +323,10 @@ async fn queue_halves(
     change: &Change<'_>,
     credential_id: i64,
     person: &Person,
-    applicant: &Applicant,
+    (channel, recipient): (DeliveryChannel, String),
     pin: &Pin16,
 ) -> Result<(), ServiceError> {
-    let (channel, recipient) = applicant.first_half_contact();
-    let cf = applicant.cf.as_str().to_owned();
+    let cf = person.codice_fiscale.as_str().to_owned();
     change
         .deliver(NewDelivery {
             cf: cf.clone(),
@@ -312,24 +368,17 @@ async fn open_callback(
     call: &Call,
     key: &RequestKey,
     applicant: &Applicant,
+    requester: Requester,
     reason: CallbackReason,
-) -> Result<OnlineAnswer, ServiceError> {
-    let submitted = serde_json::json!({
-        "family_name": applicant.family_name.as_str(),
-        "given_name": applicant.given_name.as_str(),
-        "residence": applicant.residence.to_string(),
-        "mobile": applicant.mobile.as_ref().map(|m| m.as_str()),
-        "email": applicant.email.as_ref().map(|e| e.as_str()),
-        "pec": applicant.pec.as_ref().map(|p| p.as_str()),
-        "first_half_channel": applicant.first_half_contact().0.as_str(),
-    });
-    let change = Change::begin_once(state, call, key, REQUEST_ONLINE).await?;
+) -> Result<RequestAnswer, ServiceError> {
+    let change = Change::begin_once(state, call, key, requester.method()).await?;
+    let file = CaseFile::of_request(applicant, change.operator_id());
     let case_id = callbacks::open(
         change.txn(),
         NewCallbackCase {
             cf: applicant.cf.as_str().to_owned(),
             reason,
-            request: submitted.to_string(),
+            request: file.to_json(),
             callback_phone: applicant.callback_phone.clone(),
         },
         change.now(),
@@ -337,9 +386,9 @@ async fn open_callback(
     .await?;
     change
         .audit(Audit {
-            action: AuditAction::RequestPinOnline,
+            action: requester.action(),
             cf: Some(&applicant.cf),
-            citizen_acts: true,
+            citizen_acts: requester == Requester::Portal,
             outcome: AuditOutcome::Callback,
             details: BTreeMap::from([
                 ("reason".to_owned(), reason.to_string()),
@@ -347,7 +396,10 @@ async fn open_callback(
             ]),
         })
         .await?;
-    let answer = answer(OnlineOutcome::CallbackScheduled, applicant);
+    let answer = RequestAnswer {
+        callback_case_id: Some(case_id),
+        ..answer(RequestOutcome::CallbackScheduled, applicant)
+    };
     change.commit_answer(&answer).await?;
     Ok(answer)
 }

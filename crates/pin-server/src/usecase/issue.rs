@@ -2,8 +2,8 @@
 //! credential in place of the current one, and registering the contacts given.
 
 use pin_domain::{
-    CodiceFiscale, ContactKind, Credential, Email, EventDetail, MobileNumber, NewCredential, Pec,
-    PinEnd, PinHash, Refusal, Replacement, SessionEnd,
+    CodiceFiscale, ContactKind, Credential, DeliveryChannel, Email, EventDetail, MobileNumber,
+    NewCredential, Pec, PinEnd, PinHash, Refusal, Replacement, SessionEnd,
 };
 use pin_store::repo::{
     contacts,
@@ -87,18 +87,66 @@ pub(super) async fn issue_credential(
     }))
 }
 
+/// Contacts given with a request, each checked; none is required.
+#[derive(Debug, Clone, Default)]
+pub struct Contacts {
+    /// Mobile number.
+    pub mobile: Option<MobileNumber>,
+    /// E-mail.
+    pub email: Option<Email>,
+    /// PEC.
+    pub pec: Option<Pec>,
+}
+
+impl Contacts {
+    /// How many were given.
+    pub fn count(&self) -> usize {
+        usize::from(self.mobile.is_some())
+            + usize::from(self.email.is_some())
+            + usize::from(self.pec.is_some())
+    }
+
+    /// The channel and recipient of a first half sent by `channel`, if that contact was
+    /// given.
+    pub fn first_half(&self, channel: FirstHalfChannel) -> Option<(DeliveryChannel, String)> {
+        match channel {
+            FirstHalfChannel::Sms => self
+                .mobile
+                .as_ref()
+                .map(|mobile| (DeliveryChannel::Sms, mobile.as_str().to_owned())),
+            FirstHalfChannel::Email => self
+                .email
+                .as_ref()
+                .map(|email| (DeliveryChannel::Email, email.as_str().to_owned())),
+        }
+    }
+}
+
+/// Where the first half of an initial PIN goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstHalfChannel {
+    /// SMS to the mobile number.
+    Sms,
+    /// E-mail.
+    Email,
+}
+
 /// Registers the contacts given with a PIN request (unverified until proven).
 pub(super) async fn store_contacts(
     change: &Change<'_>,
     cf: &CodiceFiscale,
-    mobile: Option<&MobileNumber>,
-    email: Option<&Email>,
-    pec: Option<&Pec>,
+    contacts: &Contacts,
 ) -> Result<(), ServiceError> {
     let given = [
-        (ContactKind::Mobile, mobile.map(MobileNumber::as_str)),
-        (ContactKind::Email, email.map(Email::as_str)),
-        (ContactKind::Pec, pec.map(Pec::as_str)),
+        (
+            ContactKind::Mobile,
+            contacts.mobile.as_ref().map(MobileNumber::as_str),
+        ),
+        (
+            ContactKind::Email,
+            contacts.email.as_ref().map(Email::as_str),
+        ),
+        (ContactKind::Pec, contacts.pec.as_ref().map(Pec::as_str)),
     ];
     for (kind, value) in given {
         if let Some(value) = value {

@@ -10,12 +10,13 @@
 pub mod audit;
 pub mod authentication;
 pub mod authorization;
+pub mod callback;
 pub mod campaign;
 mod change;
 pub mod delivery;
 pub mod events;
 pub mod issuance;
-mod issue;
+pub mod issue;
 pub mod office;
 mod once;
 pub mod registry;

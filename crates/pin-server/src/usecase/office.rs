@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use pin_domain::{
-    AuditAction, AuditOutcome, CodiceFiscale, Email, Event, EventDetail, IdentityDocument,
-    InitialSecret, IssuedVia, Level, MobileNumber, NewCredential, OfficeReference, Pec, Pin16,
-    PinEnd, Refusal, Replacement, UpgradeVia,
+    AuditAction, AuditOutcome, CodiceFiscale, Event, EventDetail, IdentityDocument, InitialSecret,
+    IssuedVia, Level, NewCredential, OfficeReference, Pin16, PinEnd, Refusal, Replacement,
+    UpgradeVia,
 };
 use pin_store::{
     StoreError,
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use super::{
     Answer, Audit, Call, Change, RequestKey,
-    issue::{Issued, hash_new, issue_credential, store_contacts},
+    issue::{Contacts, Issued, hash_new, issue_credential, store_contacts},
     once, recorded_as_is,
 };
 use crate::{error::ServiceError, state::AppState};
@@ -50,11 +50,7 @@ pub struct OfficeIssue {
     /// Replace the person's current PIN.
     pub substitution: bool,
     /// Contacts to register.
-    pub mobile: Option<MobileNumber>,
-    /// E-mail to register.
-    pub email: Option<Email>,
-    /// PEC to register.
-    pub pec: Option<Pec>,
+    pub contacts: Contacts,
 }
 
 /// The PIN handed over at the counter. `pin` is `None` on a replay: it was shown once.
@@ -136,8 +132,7 @@ pub async fn issue_at_office(
                 message: "this person already holds a PIN: issue with substitution to replace it"
                     .to_owned(),
             })?;
-        let (mobile, email, pec) = (&issue.mobile, &issue.email, &issue.pec);
-        store_contacts(&change, cf, mobile.as_ref(), email.as_ref(), pec.as_ref()).await?;
+        store_contacts(&change, cf, &issue.contacts).await?;
         let operator = change.operator_id().map(str::to_owned);
         let proof = counter_proof(&issue.check, stored.id, operator.as_deref());
         let released = prove_and_release(&mut change, proof).await?;

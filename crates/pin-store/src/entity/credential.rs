@@ -36,6 +36,8 @@ pub struct Model {
     pub revocation_reason: Option<String>,
     pub version: i64,
     pub updated_at: i64,
+    /// The number the applicant gave for assistance with the request that issued it.
+    pub callback_phone: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261202_000001_proofing;
+mod m20261203_000001_callback_phone;
 
 /// Applies the crate's migrations in order; see [`crate::db::migrate`].
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261202_000001_proofing::Migration),
+            Box::new(m20261203_000001_callback_phone::Migration),
         ]
     }
 }

@@ -214,12 +214,38 @@ pub async fn insert(
         revocation_reason: None,
         version: 1,
         updated_at: now_ms,
+        callback_phone: None,
     };
     write_state(&mut model, credential);
     let mut active: credential::ActiveModel = model.into();
     active.id = sea_orm::ActiveValue::NotSet;
     let inserted = active.insert(db).await.classify("credential")?;
     Ok(StoredCredential::try_from(inserted)?)
+}
+
+/// Keeps the number the applicant gave for assistance with the request that issued the
+/// credential.
+pub async fn set_callback_phone(
+    db: &impl ConnectionTrait,
+    id: i64,
+    phone: &str,
+) -> Result<(), StoreError> {
+    credential::Entity::update_many()
+        .col_expr(Column::CallbackPhone, Expr::value(phone))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The number the applicant gave for assistance with the request that issued the
+/// credential, if one did.
+pub async fn callback_phone(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<String>, StoreError> {
+    let row = credential::Entity::find_by_id(id).one(db).await?;
+    Ok(row.and_then(|row| row.callback_phone))
 }
 
 /// Reads a credential by id.

@@ -203,6 +203,8 @@ pub struct Acknowledged {
     pub id: i64,
     /// Whom it concerns.
     pub cf: String,
+    /// The credential it belongs to, if any.
+    pub credential_id: Option<i64>,
     /// Channel.
     pub channel: DeliveryChannel,
     /// Purpose.
@@ -268,6 +270,7 @@ pub async fn acknowledge(
         channel: channel_of(&row)?,
         purpose: purpose_of(&row)?,
         cf: row.cf,
+        credential_id: row.credential_id,
         repeated,
     })
 }
