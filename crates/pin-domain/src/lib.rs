@@ -32,8 +32,8 @@ pub use credential::{
 pub use events::EventDetail;
 pub use hashing::{HashError, HashParams, PinHash, PinHasher, Verification};
 pub use names::{
-    AuditAction, AuditOutcome, CallbackReason, DeliveryChannel, DeliveryPurpose, EventKind, PinEnd,
-    SessionEnd, UpgradeVia,
+    AuditAction, AuditOutcome, CallbackReason, DeliveryChannel, DeliveryPurpose, EventKind,
+    LinkPurpose, PinEnd, SessionEnd, UpgradeVia,
 };
 pub use person::{Person, PersonProblem, RawPerson, format_date, parse_date};
 pub use policy::{Policy, PolicyError, PolicySettings};

@@ -89,6 +89,16 @@ impl DeliveryPurpose {
 }
 
 stable_names! {
+    /// What a single-use link sent by e-mail or PEC does when followed.
+    pub enum LinkPurpose {
+        /// Recovery of a lost PIN.
+        Recovery = "RECOVERY",
+        /// Online revocation of a PIN.
+        Revocation = "REVOCATION",
+    }
+}
+
+stable_names! {
     /// What an audit record records.
     pub enum AuditAction {
         /// A registry record was inserted or changed.
@@ -99,6 +109,16 @@ stable_names! {
         RequestPinByContactCenter = "REQUEST_PIN_BY_CONTACT_CENTER",
         /// A contact-center operator closed a callback case.
         ResolveCallbackCase = "RESOLVE_CALLBACK_CASE",
+        /// A holder asked for a revocation link.
+        StartOnlineRevocation = "START_ONLINE_REVOCATION",
+        /// A PIN was revoked through a link.
+        ConfirmOnlineRevocation = "CONFIRM_ONLINE_REVOCATION",
+        /// A contact-center operator revoked a PIN.
+        RevokeByContactCenter = "REVOKE_BY_CONTACT_CENTER",
+        /// A holder asked for a recovery link.
+        StartRecovery = "START_RECOVERY",
+        /// A PIN was recovered through a link.
+        ConfirmRecovery = "CONFIRM_RECOVERY",
         /// A login.
         Authenticate = "AUTHENTICATE",
         /// First access with the initial PIN.
@@ -277,6 +297,7 @@ mod tests {
         );
         round_trips(SessionEnd::ALL, SessionEnd::as_str, SessionEnd::parse);
         round_trips(PinEnd::ALL, PinEnd::as_str, PinEnd::parse);
+        round_trips(LinkPurpose::ALL, LinkPurpose::as_str, LinkPurpose::parse);
         round_trips(UpgradeVia::ALL, UpgradeVia::as_str, UpgradeVia::parse);
     }
 

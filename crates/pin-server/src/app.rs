@@ -36,7 +36,8 @@ use crate::{
     services::{
         audit::AuditApi, authentication::AuthenticationApi, authorization::AuthorizationApi,
         callback::CallbackApi, delivery::DeliveryApi, events::EventApi, issuance::IssuanceApi,
-        pending::NotYetBuilt, registry::RegistryApi, upgrade::UpgradeApi,
+        pending::NotYetBuilt, recovery::RecoveryApi, registry::RegistryApi,
+        revocation::RevocationApi, upgrade::UpgradeApi,
     },
     state::AppState,
 };
@@ -215,9 +216,9 @@ pub async fn start_with_clock(
     let authentication = AuthenticationServiceServer::new(AuthenticationApi::new(state.clone()));
     let authorization = AuthorizationServiceServer::new(AuthorizationApi::new(state.clone()));
     let upgrade = UpgradeServiceServer::new(UpgradeApi::new(state.clone()));
-    let recovery = RecoveryServiceServer::new(NotYetBuilt);
+    let recovery = RecoveryServiceServer::new(RecoveryApi::new(state.clone()));
     let contacts = ContactsServiceServer::new(NotYetBuilt);
-    let revocation = RevocationServiceServer::new(NotYetBuilt);
+    let revocation = RevocationServiceServer::new(RevocationApi::new(state.clone()));
     let delivery = DeliveryServiceServer::new(DeliveryApi::new(state.clone()));
     let events = EventServiceServer::new(EventApi::new(state.clone()));
     let audit = AuditServiceServer::new(AuditApi::new(state.clone()));
@@ -229,6 +230,8 @@ pub async fn start_with_clock(
         service_name(&registry),
         service_name(&issuance),
         service_name(&callback),
+        service_name(&revocation),
+        service_name(&recovery),
         service_name(&authentication),
         service_name(&authorization),
         service_name(&upgrade),
@@ -236,11 +239,7 @@ pub async fn start_with_clock(
         service_name(&events),
         service_name(&audit),
     ];
-    let not_built = [
-        service_name(&recovery),
-        service_name(&contacts),
-        service_name(&revocation),
-    ];
+    let not_built = [service_name(&contacts)];
     for name in [""].into_iter().chain(built) {
         health_reporter
             .set_service_status(name, ServingStatus::Serving)

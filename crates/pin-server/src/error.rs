@@ -55,6 +55,12 @@ pub enum ServiceError {
         /// Suggested wait before retrying.
         retry_after: Duration,
     },
+    /// Too many requests of one kind for one codice fiscale; retry after the given time.
+    #[error("too many requests")]
+    RateLimited {
+        /// Suggested wait before retrying.
+        retry_after: Duration,
+    },
     /// The database is out of reach (down, or no connection came free in time).
     #[error("the database is unavailable")]
     Unavailable(#[source] StoreError),
@@ -281,6 +287,12 @@ impl From<ServiceError> for Status {
                 Code::ResourceExhausted,
                 "the service is busy; retry later",
                 "BUSY",
+                retry_after,
+            ),
+            ServiceError::RateLimited { retry_after } => retry(
+                Code::ResourceExhausted,
+                "too many requests for this codice fiscale; retry later",
+                "TOO_MANY_REQUESTS",
                 retry_after,
             ),
             ServiceError::Unavailable(cause) => {

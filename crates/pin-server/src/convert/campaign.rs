@@ -74,7 +74,12 @@ pub fn activation(
     let cf = codice_fiscale("codice_fiscale", cf)?;
     let half = PinHalf::parse(first_half)
         .map_err(|error| ServiceError::invalid("first_half", error.reason(), error.to_string()))?;
-    let Some(pb::HealthCard { number, expiry }) = health_card else {
+    Ok((cf, half, self::health_card(health_card.as_ref())?))
+}
+
+/// The health card of a request, in the field `health_card`.
+pub fn health_card(card: Option<&pb::HealthCard>) -> Result<HealthCard, ServiceError> {
+    let Some(pb::HealthCard { number, expiry }) = card else {
         return Err(ServiceError::invalid(
             "health_card",
             "MISSING",
@@ -91,7 +96,7 @@ pub fn activation(
             "the expiry is a calendar date in the form YYYY-MM-DD",
         )
     })?;
-    Ok((cf, half, HealthCard { number, expiry }))
+    Ok(HealthCard { number, expiry })
 }
 
 /// The second half, or on a replay the note that it is not shown again.

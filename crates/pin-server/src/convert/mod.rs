@@ -11,8 +11,10 @@ mod delivery;
 mod events;
 mod issuance;
 mod office;
+mod recovery;
 mod registry;
 mod review;
+mod revocation;
 
 pub use audit::*;
 pub use authentication::*;
@@ -23,8 +25,10 @@ pub use delivery::*;
 pub use events::*;
 pub use issuance::*;
 pub use office::*;
+pub use recovery::*;
 pub use registry::*;
 pub use review::*;
+pub use revocation::*;
 
 use pin_domain::{Category, CodiceFiscale, Person, PersonProblem, RawPerson, Sex, format_date};
 use pin_proto::v1 as pb;

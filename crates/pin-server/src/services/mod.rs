@@ -10,7 +10,9 @@ pub mod delivery;
 pub mod events;
 pub mod issuance;
 pub mod pending;
+pub mod recovery;
 pub mod registry;
+pub mod revocation;
 pub mod upgrade;
 
 use tonic::{Response, Status};

@@ -2,15 +2,10 @@
 //! `UNIMPLEMENTED`; they are mounted so that reflection, authentication and role checks
 //! already cover them.
 
-use pin_proto::v1::{
-    contacts_service_server::ContactsService, recovery_service_server::RecoveryService,
-    revocation_service_server::RevocationService,
-};
+use pin_proto::v1::contacts_service_server::ContactsService;
 
 /// A service not built yet: every RPC answers `UNIMPLEMENTED`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotYetBuilt;
 
-impl RecoveryService for NotYetBuilt {}
 impl ContactsService for NotYetBuilt {}
-impl RevocationService for NotYetBuilt {}

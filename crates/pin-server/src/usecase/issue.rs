@@ -70,21 +70,30 @@ pub(super) async fn issue_credential(
         replaced_live = current.credential.is_live(now, &state.policy);
         let via = if replaced_live { via } else { PinEnd::Replaced };
         change.event(cf, &EventDetail::PinRevoked { via }).await?;
-        let ended =
-            sessions::end_all(change.txn(), cf, None, SessionEnd::PinSuperseded, now).await?;
-        if ended > 0 {
-            let count = u32::try_from(ended).unwrap_or(u32::MAX);
-            let reason = SessionEnd::PinSuperseded;
-            change
-                .event(cf, &EventDetail::SessionsEnded { count, reason })
-                .await?;
-        }
+        end_sessions(change, cf, SessionEnd::PinSuperseded).await?;
     }
     let stored = credentials::insert(change.txn(), cf, &issuance.issued, now).await?;
     Ok(Ok(Issued {
         stored,
         replaced_live,
     }))
+}
+
+/// Ends every open session of `cf` for `reason`, with a `SESSIONS_ENDED` event when there
+/// were any; returns how many ended.
+pub(super) async fn end_sessions(
+    change: &mut Change<'_>,
+    cf: &CodiceFiscale,
+    reason: SessionEnd,
+) -> Result<u32, ServiceError> {
+    let ended = sessions::end_all(change.txn(), cf, None, reason, change.now()).await?;
+    let count = u32::try_from(ended).unwrap_or(u32::MAX);
+    if count > 0 {
+        change
+            .event(cf, &EventDetail::SessionsEnded { count, reason })
+            .await?;
+    }
+    Ok(count)
 }
 
 /// Contacts given with a request, each checked; none is required.

@@ -17,10 +17,13 @@ pub mod delivery;
 pub mod events;
 pub mod issuance;
 pub mod issue;
+mod links;
 pub mod office;
 mod once;
+pub mod recovery;
 pub mod registry;
 pub mod review;
+pub mod revocation;
 mod sessions;
 
 use std::time::Instant;

@@ -52,7 +52,7 @@ use std::collections::BTreeMap;
 use pin_domain::{AuditAction, AuditOutcome};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -331,6 +331,21 @@ pub struct AuditQuery {
     pub after_id: Option<i64>,
     /// At most this many records (`0` returns none).
     pub limit: u64,
+}
+
+/// How many records of `action` about `cf` were written at or after `since`.
+pub async fn count_since(
+    db: &impl ConnectionTrait,
+    cf: &str,
+    action: AuditAction,
+    since: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(audit_record::Entity::find()
+        .filter(Column::Cf.eq(cf))
+        .filter(Column::At.gte(to_millis(since)))
+        .filter(Column::Action.eq(action.as_str()))
+        .count(db)
+        .await?)
 }
 
 /// The records matching `query`, oldest first (by id), at most `query.limit` of them.

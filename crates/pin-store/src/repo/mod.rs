@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod events;
 pub mod held;
 pub mod idempotency;
+pub mod links;
 pub mod outbox;
 pub mod persons;
 pub mod proofing;

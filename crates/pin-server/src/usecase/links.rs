@@ -1,0 +1,160 @@
+//! What recovery and revocation share: single-use links sent by e-mail or PEC, answers
+//! that take the same time whatever the data, and a limit on how often one codice fiscale
+//! may ask.
+
+use std::time::{Duration, Instant};
+
+use pin_domain::{
+    AuditAction, CodiceFiscale, ContactKind, DeliveryChannel, DeliveryPurpose, LinkPurpose,
+    OpaqueToken,
+};
+use pin_store::repo::{
+    audit,
+    contacts::{self, Contact},
+    links::{self, ConsumedLink, NewLink},
+    outbox::{NewDelivery, SECRET_PLACEHOLDER},
+};
+use time::OffsetDateTime;
+
+use super::Change;
+use crate::{error::ServiceError, state::AppState, tokens::token_hash};
+
+/// Every answer to a request that must not tell whether the data matched takes at least
+/// this long, so that its time says nothing either: the work it covers (a few reads and
+/// one short transaction) takes a few milliseconds.
+pub(super) const UNIFORM_ANSWER: Duration = Duration::from_millis(250);
+
+/// How many link requests of one kind a codice fiscale may make per hour, whether or not
+/// the data matched (so the limit tells nothing either).
+const REQUESTS_PER_HOUR: u64 = 5;
+
+/// Waits until [`UNIFORM_ANSWER`] has passed since `started`.
+pub(super) async fn answer_uniformly(started: Instant) {
+    tokio::time::sleep_until((started + UNIFORM_ANSWER).into()).await;
+}
+
+/// Refuses a codice fiscale that asked for `action` too often in the last hour.
+pub(super) async fn within_rate(
+    state: &AppState,
+    cf: &CodiceFiscale,
+    action: AuditAction,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let since = now - time::Duration::HOUR;
+    let recent = audit::count_since(&state.db, cf.as_str(), action, since).await?;
+    if recent >= REQUESTS_PER_HOUR {
+        return Err(ServiceError::RateLimited {
+            retry_after: Duration::from_secs(3600),
+        });
+    }
+    Ok(())
+}
+
+/// The holder's proven contact of `kind`, if any.
+pub(super) fn proven(contacts: &[Contact], kind: ContactKind) -> Option<&Contact> {
+    contacts
+        .iter()
+        .find(|contact| contact.kind == kind && contact.verified_at.is_some())
+}
+
+/// The holder's proven contacts.
+pub(super) async fn proven_contacts(
+    state: &AppState,
+    cf: &CodiceFiscale,
+) -> Result<Vec<Contact>, ServiceError> {
+    let mut all = contacts::list(&state.db, cf).await?;
+    all.retain(|contact| contact.verified_at.is_some());
+    Ok(all)
+}
+
+/// A link to send.
+pub(super) struct Link<'a> {
+    /// What following it does.
+    pub purpose: LinkPurpose,
+    /// Whose.
+    pub cf: &'a CodiceFiscale,
+    /// What following it needs, as JSON.
+    pub payload: String,
+    /// The e-mail or PEC it goes to.
+    pub to: &'a Contact,
+}
+
+/// Stores a new link (voiding older ones of its purpose) and queues the message carrying
+/// it; returns the delivery's id.
+pub(super) async fn send(
+    state: &AppState,
+    change: &Change<'_>,
+    link: Link<'_>,
+) -> Result<i64, ServiceError> {
+    let token = state.random(OpaqueToken::generate);
+    let now = change.now();
+    links::create(
+        change.txn(),
+        NewLink {
+            token_hash: &token_hash(&token),
+            purpose: link.purpose,
+            cf: link.cf,
+            payload: link.payload,
+            expires_at: now + state.policy.link_lifetime(),
+        },
+        now,
+    )
+    .await?;
+    let minutes = state.policy.link_lifetime().whole_minutes();
+    let (purpose, subject, what, path) = match link.purpose {
+        LinkPurpose::Recovery => (
+            DeliveryPurpose::RecoveryLink,
+            "INPS - ripristino del PIN",
+            "ripristinare il suo PIN INPS",
+            "ripristino",
+        ),
+        LinkPurpose::Revocation => (
+            DeliveryPurpose::RevocationLink,
+            "INPS - revoca del PIN",
+            "revocare il suo PIN INPS",
+            "revoca",
+        ),
+    };
+    let channel = match link.to.kind {
+        ContactKind::Pec => DeliveryChannel::Pec,
+        ContactKind::Email | ContactKind::Mobile => DeliveryChannel::Email,
+    };
+    change
+        .deliver(NewDelivery {
+            cf: link.cf.as_str().to_owned(),
+            credential_id: None,
+            channel,
+            recipient: link.to.value.clone(),
+            purpose,
+            subject: subject.to_owned(),
+            body: format!(
+                "Per {what} apra entro {minutes} minuti questo link, valido una sola volta:\n\
+                 https://servizi.inps.it/pin/{path}?token={SECRET_PLACEHOLDER}\n\
+                 Se non ha fatto lei la richiesta, ignori questo messaggio."
+            ),
+            secret: Some(token.expose_secret().to_owned()),
+        })
+        .await
+}
+
+/// Consumes a link of `purpose` inside `change`: every link that cannot be used — unknown,
+/// expired, used, voided by a newer one, of another purpose — is refused alike.
+pub(super) async fn consume(
+    change: &Change<'_>,
+    token: &OpaqueToken,
+    purpose: LinkPurpose,
+) -> Result<ConsumedLink, ServiceError> {
+    links::consume(change.txn(), &token_hash(token), purpose, change.now())
+        .await?
+        .ok_or_else(link_invalid)
+}
+
+/// The one refusal for a link that cannot be used.
+pub(super) fn link_invalid() -> ServiceError {
+    ServiceError::FailedPrecondition {
+        reason: "LINK_INVALID",
+        message: "the link is not valid: it expired, was already used, or a newer one replaced \
+                  it"
+        .to_owned(),
+    }
+}

@@ -1,0 +1,258 @@
+//! Ending a PIN: online, by the holder, confirmed through a single-use link sent to their
+//! proven e-mail or PEC; or by a contact-center operator. Either way the PIN and every
+//! session it opened end in one transaction, with `PIN_REVOKED` and `SESSIONS_ENDED`
+//! events.
+
+use std::{collections::BTreeMap, time::Instant};
+
+use pin_domain::{
+    AuditAction, AuditOutcome, CodiceFiscale, ContactKind, Event, EventDetail, HealthCard,
+    LinkPurpose, OpaqueToken, PinEnd, RevocationReason, SessionEnd,
+};
+use pin_store::{
+    StoreError,
+    repo::{
+        contacts::Contact,
+        credentials::{self, StoredCredential},
+        persons,
+    },
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Audit, Call, Change, RequestKey,
+    issue::end_sessions,
+    links::{self, Link, answer_uniformly, proven_contacts, within_rate},
+    once, recorded_as_is,
+};
+use crate::{error::ServiceError, state::AppState};
+
+const START: &str = "inps.pin.v1.RevocationService/StartOnlineRevocation";
+const BY_CONTACT_CENTER: &str = "inps.pin.v1.RevocationService/RevokeByContactCenter";
+
+/// What the holder gives to start an online revocation.
+#[derive(Debug, Clone)]
+pub struct RevocationStart {
+    /// Codice fiscale.
+    pub cf: CodiceFiscale,
+    /// The health card, as in the registry.
+    pub card: HealthCard,
+    /// The registered, proven e-mail or PEC address the link goes to (canonical form).
+    pub address: String,
+}
+
+/// The answer to a start: nothing, whatever happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started;
+
+/// The answer to a revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    /// How many sessions ended with the PIN.
+    pub sessions_ended: u32,
+}
+
+recorded_as_is!(Started, Revoked);
+
+/// What a revocation link remembers: the PIN it ends.
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    credential_id: i64,
+}
+
+/// Starts an online revocation: when the codice fiscale, health card and address match a
+/// person with a live PIN and a proven e-mail or PEC, a link goes to that address. The
+/// answer is the same, and takes the same time, in every case.
+pub async fn start_online(
+    state: &AppState,
+    call: &Call,
+    key: &RequestKey,
+    start: &RevocationStart,
+) -> Result<Started, ServiceError> {
+    let started = Instant::now();
+    let answer = once(state, call, key, async {
+        within_rate(
+            state,
+            &start.cf,
+            AuditAction::StartOnlineRevocation,
+            call.now,
+        )
+        .await?;
+        let target = matching(state, call, start).await?;
+        let change = Change::begin_once(state, call, key, START).await?;
+        let mut details = BTreeMap::new();
+        let outcome = match &target {
+            Some((current, to)) => {
+                let delivery = links::send(
+                    state,
+                    &change,
+                    Link {
+                        purpose: LinkPurpose::Revocation,
+                        cf: &start.cf,
+                        payload: serde_json::json!(Payload {
+                            credential_id: current.id
+                        })
+                        .to_string(),
+                        to,
+                    },
+                )
+                .await?;
+                details.insert("link_delivery_id".to_owned(), delivery.to_string());
+                AuditOutcome::Sent
+            }
+            None => AuditOutcome::Failed,
+        };
+        change
+            .audit(Audit {
+                action: AuditAction::StartOnlineRevocation,
+                cf: Some(&start.cf),
+                citizen_acts: true,
+                outcome,
+                details,
+            })
+            .await?;
+        change.commit_answer(&Started).await?;
+        Ok(Started)
+    })
+    .await;
+    answer_uniformly(started).await;
+    answer
+}
+
+/// The live PIN and the proven address of the person the data names, if everything
+/// matches.
+async fn matching(
+    state: &AppState,
+    call: &Call,
+    start: &RevocationStart,
+) -> Result<Option<(StoredCredential, Contact)>, ServiceError> {
+    let person = match persons::get(&state.db, &start.cf).await {
+        Ok(person) => Some(person),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let current = credentials::find_current(&state.db, &start.cf).await?;
+    let contacts = proven_contacts(state, &start.cf).await?;
+    let address = contacts.into_iter().find(|contact| {
+        matches!(contact.kind, ContactKind::Email | ContactKind::Pec)
+            && contact.value.eq_ignore_ascii_case(&start.address)
+    });
+    Ok(match (person, current, address) {
+        (Some(person), Some(current), Some(address))
+            if person.health_card == start.card
+                && current.credential.is_live(call.now, &state.policy) =>
+        {
+            Some((current, address))
+        }
+        _ => None,
+    })
+}
+
+/// Follows a revocation link: the PIN it was sent for is revoked, with its sessions. The
+/// link works once; a link for a PIN that has since ended is refused like a used one.
+pub async fn confirm_online(
+    state: &AppState,
+    call: &Call,
+    token: &OpaqueToken,
+) -> Result<Revoked, ServiceError> {
+    let mut change = Change::begin(state, call).await?;
+    let link = links::consume(&change, token, LinkPurpose::Revocation).await?;
+    let payload: Payload = serde_json::from_str(&link.payload)
+        .map_err(|error| ServiceError::Internal(error.into()))?;
+    let revoked = revoke(
+        state,
+        &mut change,
+        &link.cf,
+        Some(payload.credential_id),
+        RevocationReason::Online,
+    )
+    .await?
+    .ok_or_else(links::link_invalid)?;
+    change
+        .audit(Audit {
+            action: AuditAction::ConfirmOnlineRevocation,
+            cf: Some(&link.cf),
+            citizen_acts: true,
+            outcome: AuditOutcome::Ok,
+            details: BTreeMap::from([(
+                "sessions_ended".to_owned(),
+                revoked.sessions_ended.to_string(),
+            )]),
+        })
+        .await?;
+    change.commit().await?;
+    Ok(revoked)
+}
+
+/// A contact-center operator revokes a caller's PIN, for a reason. `NOT_FOUND` when the
+/// person holds no live PIN.
+pub async fn by_contact_center(
+    state: &AppState,
+    call: &Call,
+    key: &RequestKey,
+    cf: &CodiceFiscale,
+    reason: &str,
+) -> Result<Revoked, ServiceError> {
+    once(state, call, key, async {
+        let mut change = Change::begin_once(state, call, key, BY_CONTACT_CENTER).await?;
+        let revoked = revoke(
+            state,
+            &mut change,
+            cf,
+            None,
+            RevocationReason::ContactCenter,
+        )
+        .await?
+        .ok_or(ServiceError::NotFound("live PIN"))?;
+        change
+            .audit(Audit {
+                action: AuditAction::RevokeByContactCenter,
+                cf: Some(cf),
+                citizen_acts: false,
+                outcome: AuditOutcome::Ok,
+                details: BTreeMap::from([
+                    ("reason".to_owned(), reason.to_owned()),
+                    (
+                        "sessions_ended".to_owned(),
+                        revoked.sessions_ended.to_string(),
+                    ),
+                ]),
+            })
+            .await?;
+        change.commit_answer(&revoked).await?;
+        Ok(revoked)
+    })
+    .await
+}
+
+/// Revokes the person's live PIN (only if it is `expected`, when given) and ends its
+/// sessions; `None` when there is no such PIN.
+async fn revoke(
+    state: &AppState,
+    change: &mut Change<'_>,
+    cf: &CodiceFiscale,
+    expected: Option<i64>,
+    reason: RevocationReason,
+) -> Result<Option<Revoked>, ServiceError> {
+    let now = change.now();
+    credentials::lock_person(change.txn(), cf).await?;
+    let Some(current) = credentials::find_current(change.txn(), cf).await? else {
+        return Ok(None);
+    };
+    if expected.is_some_and(|id| id != current.id)
+        || !current.credential.is_live(now, &state.policy)
+    {
+        return Ok(None);
+    }
+    let revoked = current
+        .credential
+        .apply(Event::Revoke { reason }, now, &state.policy)?;
+    credentials::update(change.txn(), &current, &revoked.next, now).await?;
+    let via = match reason {
+        RevocationReason::Online => PinEnd::Online,
+        RevocationReason::ContactCenter => PinEnd::ContactCenter,
+    };
+    change.event(cf, &EventDetail::PinRevoked { via }).await?;
+    let sessions_ended = end_sessions(change, cf, SessionEnd::PinRevoked).await?;
+    Ok(Some(Revoked { sessions_ended }))
+}
