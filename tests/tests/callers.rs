@@ -106,12 +106,12 @@ async fn operator_rpcs_need_the_operator_id(backend: Backend) {
         "MISSING_OPERATOR_ID"
     );
     // With the operator named, the call passes the checks and reaches the service, which
-    // later work brings: UNIMPLEMENTED, not a refusal.
+    // answers for the person: nobody holds a PIN yet.
     let status = revocation
         .revoke_by_contact_center(by_operator(as_role("contact_center", request()), "op-17"))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(status.code(), Code::NotFound);
     app.stop().await;
 }
 both_backends!(operator_rpcs_need_the_operator_id);
@@ -119,10 +119,21 @@ both_backends!(operator_rpcs_need_the_operator_id);
 async fn health_answers_without_a_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut health = HealthClient::new(app.channel.clone());
+    // Every service of the contract is built and says so.
     for service in [
         "",
         "inps.pin.v1.RegistryService",
+        "inps.pin.v1.IssuanceService",
+        "inps.pin.v1.CallbackService",
         "inps.pin.v1.AuthenticationService",
+        "inps.pin.v1.AuthorizationService",
+        "inps.pin.v1.UpgradeService",
+        "inps.pin.v1.RecoveryService",
+        "inps.pin.v1.ContactsService",
+        "inps.pin.v1.RevocationService",
+        "inps.pin.v1.DeliveryService",
+        "inps.pin.v1.EventService",
+        "inps.pin.v1.AuditService",
     ] {
         let answer = health
             .check(HealthCheckRequest {
@@ -133,15 +144,14 @@ async fn health_answers_without_a_token(backend: Backend) {
             .into_inner();
         assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
     }
-    // A service whose RPCs are still to come says so.
-    let answer = health
+    // A name that is not a service of the contract is unknown.
+    let status = health
         .check(HealthCheckRequest {
-            service: "inps.pin.v1.RecoveryService".into(),
+            service: "inps.pin.v1.NoSuchService".into(),
         })
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(answer.status(), ServingStatus::NotServing);
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
     app.stop().await;
 }
 both_backends!(health_answers_without_a_token);

@@ -115,6 +115,12 @@ stable_names! {
         ConfirmOnlineRevocation = "CONFIRM_ONLINE_REVOCATION",
         /// A contact-center operator revoked a PIN.
         RevokeByContactCenter = "REVOKE_BY_CONTACT_CENTER",
+        /// A holder changed their contacts.
+        UpdateContacts = "UPDATE_CONTACTS",
+        /// A holder proved a contact with the code sent to it.
+        VerifyContact = "VERIFY_CONTACT",
+        /// A contact-center operator added a contact for a caller.
+        AddContactByContactCenter = "ADD_CONTACT_BY_CONTACT_CENTER",
         /// A holder asked for a recovery link.
         StartRecovery = "START_RECOVERY",
         /// A PIN was recovered through a link.

@@ -19,6 +19,7 @@ pub struct Policy {
     code_lifetime: Duration,
     session_idle_timeout: Duration,
     session_absolute_timeout: Duration,
+    recent_login_window: Duration,
     pin_history_depth: usize,
 }
 
@@ -45,6 +46,8 @@ pub struct PolicySettings {
     pub session_idle_timeout: Duration,
     /// A session ends this long after it started, whatever its use.
     pub session_absolute_timeout: Duration,
+    /// Changing contacts needs a session opened no longer ago than this.
+    pub recent_login_window: Duration,
     /// How many previous PINs a new PIN must differ from.
     pub pin_history_depth: usize,
 }
@@ -107,6 +110,7 @@ impl Policy {
             code_lifetime,
             session_idle_timeout,
             session_absolute_timeout,
+            recent_login_window,
             pin_history_depth,
         } = settings;
         if !(1..=100).contains(&max_failed_attempts) {
@@ -132,6 +136,7 @@ impl Policy {
             ("code_lifetime", code_lifetime),
             ("session_idle_timeout", session_idle_timeout),
             ("session_absolute_timeout", session_absolute_timeout),
+            ("recent_login_window", recent_login_window),
         ];
         if let Some((setting, _)) = positive.iter().find(|(_, d)| !d.is_positive()) {
             return Err(PolicyError::NotPositive { setting });
@@ -154,6 +159,12 @@ impl Policy {
                 limit: "citizen_pin_lifetime",
             });
         }
+        if recent_login_window > session_absolute_timeout {
+            return Err(PolicyError::LongerThan {
+                setting: "recent_login_window",
+                limit: "session_absolute_timeout",
+            });
+        }
         Ok(Self {
             max_failed_attempts,
             lock_durations,
@@ -165,8 +176,14 @@ impl Policy {
             code_lifetime,
             session_idle_timeout,
             session_absolute_timeout,
+            recent_login_window,
             pin_history_depth,
         })
+    }
+
+    /// How recently a session must have been opened to change contacts.
+    pub fn recent_login_window(&self) -> Duration {
+        self.recent_login_window
     }
 
     /// Failed logins allowed per codice fiscale before it locks.
@@ -246,6 +263,7 @@ pub(crate) mod tests {
             code_lifetime: Duration::minutes(15),
             session_idle_timeout: Duration::minutes(30),
             session_absolute_timeout: Duration::hours(8),
+            recent_login_window: Duration::minutes(10),
             pin_history_depth: 5,
         }
     }

@@ -23,6 +23,7 @@ fn policy(max: u32) -> Policy {
         code_lifetime: Duration::minutes(15),
         session_idle_timeout: Duration::minutes(30),
         session_absolute_timeout: Duration::hours(8),
+        recent_login_window: Duration::minutes(10),
         pin_history_depth: 5,
     })
     .unwrap()

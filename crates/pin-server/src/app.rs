@@ -35,8 +35,8 @@ use crate::{
     hashing_pool::HashingPool,
     services::{
         audit::AuditApi, authentication::AuthenticationApi, authorization::AuthorizationApi,
-        callback::CallbackApi, delivery::DeliveryApi, events::EventApi, issuance::IssuanceApi,
-        pending::NotYetBuilt, recovery::RecoveryApi, registry::RegistryApi,
+        callback::CallbackApi, contacts::ContactsApi, delivery::DeliveryApi, events::EventApi,
+        issuance::IssuanceApi, recovery::RecoveryApi, registry::RegistryApi,
         revocation::RevocationApi, upgrade::UpgradeApi,
     },
     state::AppState,
@@ -217,16 +217,14 @@ pub async fn start_with_clock(
     let authorization = AuthorizationServiceServer::new(AuthorizationApi::new(state.clone()));
     let upgrade = UpgradeServiceServer::new(UpgradeApi::new(state.clone()));
     let recovery = RecoveryServiceServer::new(RecoveryApi::new(state.clone()));
-    let contacts = ContactsServiceServer::new(NotYetBuilt);
+    let contacts = ContactsServiceServer::new(ContactsApi::new(state.clone()));
     let revocation = RevocationServiceServer::new(RevocationApi::new(state.clone()));
     let delivery = DeliveryServiceServer::new(DeliveryApi::new(state.clone()));
     let events = EventServiceServer::new(EventApi::new(state.clone()));
     let audit = AuditServiceServer::new(AuditApi::new(state.clone()));
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    // Services whose RPCs are built answer SERVING; the ones still to come NOT_SERVING, so
-    // a client checking health before calling learns that they cannot serve it yet.
-    let built = [
+    let names = [
         service_name(&registry),
         service_name(&issuance),
         service_name(&callback),
@@ -238,19 +236,13 @@ pub async fn start_with_clock(
         service_name(&delivery),
         service_name(&events),
         service_name(&audit),
+        service_name(&contacts),
     ];
-    let not_built = [service_name(&contacts)];
-    for name in [""].into_iter().chain(built) {
+    for name in [""].into_iter().chain(names) {
         health_reporter
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
-    for name in not_built {
-        health_reporter
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
-    }
-    let names: Vec<&'static str> = built.into_iter().chain(not_built).collect();
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)

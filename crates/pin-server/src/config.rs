@@ -175,6 +175,9 @@ pub struct PolicyConfig {
     /// Absolute timeout of sessions.
     #[serde(deserialize_with = "duration")]
     pub session_absolute_timeout: Duration,
+    /// Changing contacts needs a session opened no longer ago than this.
+    #[serde(deserialize_with = "duration")]
+    pub recent_login_window: Duration,
     /// How many previous PINs a new one must differ from.
     pub pin_history_depth: usize,
 }
@@ -193,10 +196,11 @@ impl Default for PolicyConfig {
             intermediary_pin_lifetime: Duration::days(92),
             initial_pin_lifetime: Duration::days(90),
             ticket_lifetime: Duration::minutes(10),
-            link_lifetime: Duration::hours(24),
-            code_lifetime: Duration::minutes(15),
+            link_lifetime: Duration::minutes(30),
+            code_lifetime: Duration::minutes(10),
             session_idle_timeout: Duration::minutes(30),
             session_absolute_timeout: Duration::hours(8),
+            recent_login_window: Duration::minutes(10),
             pin_history_depth: 5,
         }
     }
@@ -216,6 +220,7 @@ impl PolicyConfig {
             code_lifetime: self.code_lifetime,
             session_idle_timeout: self.session_idle_timeout,
             session_absolute_timeout: self.session_absolute_timeout,
+            recent_login_window: self.recent_login_window,
             pin_history_depth: self.pin_history_depth,
         })
         .map_err(|error| anyhow::anyhow!("policy.{}: {error}", error.setting()))

@@ -24,7 +24,7 @@ use pin_store::{
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
-use super::{Audit, Call, Change, live_session};
+use super::{Audit, Call, Change, contacts::send_code, live_session};
 use crate::{error::ServiceError, state::AppState, tokens::token_hash};
 
 /// A session opened for a holder. The token is shown to the caller once, here.
@@ -337,7 +337,7 @@ pub async fn complete_with_ticket(
     })?;
     credentials::record_pin(change.txn(), stored.id, &stored.cf, &hash, now).await?;
     if purpose == TicketPurpose::FirstAccess {
-        prove_first_half_contact(&change, &stored).await?;
+        prove_first_half_contact(state, &change, &stored).await?;
     }
     let session = open_session(state, &change, &stored).await?;
     change
@@ -357,8 +357,10 @@ pub async fn complete_with_ticket(
 }
 
 /// The contact that carried the first half delivered a secret the holder has now used:
-/// it is proven. The other contacts stay unverified until their holder verifies them.
+/// it is proven. Every other unproven contact is sent a code, with which its holder can
+/// prove it (`VerifyContact`).
 async fn prove_first_half_contact(
+    state: &AppState,
     change: &Change<'_>,
     stored: &StoredCredential,
 ) -> Result<(), ServiceError> {
@@ -372,6 +374,11 @@ async fn prove_first_half_contact(
             change.now(),
         )
         .await?;
+    }
+    for contact in contacts::list(change.txn(), &stored.cf).await? {
+        if contact.verified_at.is_none() {
+            send_code(state, change, &stored.cf, contact.kind, &contact.value).await?;
+        }
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod authorization;
 pub mod callback;
 pub mod campaign;
 mod change;
+pub mod contacts;
 pub mod delivery;
 pub mod events;
 pub mod issuance;

@@ -120,3 +120,17 @@ pub async fn list(
         })
         .collect()
 }
+
+/// Removes the contact of `kind`; says whether there was one.
+pub async fn remove(
+    db: &impl ConnectionTrait,
+    cf: &CodiceFiscale,
+    kind: ContactKind,
+) -> Result<bool, StoreError> {
+    let deleted = contact::Entity::delete_many()
+        .filter(Column::Cf.eq(cf.as_str()))
+        .filter(Column::Kind.eq(kind.as_str()))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected > 0)
+}

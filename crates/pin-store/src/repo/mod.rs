@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod callbacks;
+pub mod codes;
 pub mod contacts;
 pub mod credentials;
 pub mod events;

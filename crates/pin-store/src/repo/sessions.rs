@@ -23,6 +23,8 @@ pub struct Session {
     pub cf: CodiceFiscale,
     /// The credential it was opened with.
     pub credential_id: i64,
+    /// When it was opened (the holder logged in).
+    pub created_at: OffsetDateTime,
     /// Ends if unused until then.
     pub idle_expires_at: OffsetDateTime,
     /// Ends then whatever its use.
@@ -37,6 +39,7 @@ impl TryFrom<Model> for Session {
             id: row.id,
             cf: CodiceFiscale::parse(&row.cf).map_err(|_| super::corrupt("cf", &row.cf))?,
             credential_id: row.credential_id,
+            created_at: from_millis(row.created_at)?,
             idle_expires_at: from_millis(row.idle_expires_at)?,
             absolute_expires_at: from_millis(row.absolute_expires_at)?,
         })
