@@ -116,6 +116,11 @@ pub fn contact_addition(
     Ok((cf, kind, value))
 }
 
+/// Whether an answered contact is of `kind`.
+pub fn contact_kind_is(contact: &pb::Contact, kind: ContactKind) -> bool {
+    contact.kind == i32::from(kind_to_pb(kind))
+}
+
 /// One contact.
 pub fn contact_to_pb(contact: &Contact) -> pb::Contact {
     pb::Contact {

@@ -98,7 +98,7 @@ impl ContactsService for ContactsApi {
                     contacts::add_by_contact_center(state, &call, &key, &cf, kind, &value).await?;
                 let contact = convert::contact_list_to_pb(&list)
                     .into_iter()
-                    .find(|contact| contact.value == value);
+                    .find(|contact| convert::contact_kind_is(contact, kind));
                 Ok(AddContactByContactCenterResponse { contact })
             }
             .await,

@@ -1,7 +1,7 @@
 //! A holder's contacts. A new or changed contact receives a six-digit code and counts —
 //! for recovery, revocation and notices — only once the code came back: whoever filed a
 //! request in someone else's name with their own contacts must not be able to use them.
-//! Every change is told to the contacts the holder had before it.
+//! Every change is told to the proven contacts the holder had before it.
 
 use std::collections::BTreeMap;
 
@@ -133,9 +133,7 @@ pub async fn update(
             });
         }
         if !changed.is_empty() {
-            for contact in &before {
-                notify_change(&change, cf, contact).await?;
-            }
+            notify_change(&change, cf, &before).await?;
         }
         change
             .audit(Audit {
@@ -259,9 +257,7 @@ pub async fn add_by_contact_center(
             send_code(state, &change, cf, kind, value).await?;
         }
         if current.is_none_or(|c| c.value != value) {
-            for contact in &before {
-                notify_change(&change, cf, contact).await?;
-            }
+            notify_change(&change, cf, &before).await?;
         }
         change
             .audit(Audit {
@@ -333,24 +329,27 @@ pub(super) async fn send_code(
     Ok(())
 }
 
+/// Tells the holder's proven contacts among `before` that the contacts changed.
 async fn notify_change(
     change: &Change<'_>,
     cf: &CodiceFiscale,
-    contact: &Contact,
+    before: &[Contact],
 ) -> Result<(), ServiceError> {
-    change
-        .deliver(NewDelivery {
-            cf: cf.as_str().to_owned(),
-            credential_id: None,
-            channel: channel_of(contact.kind),
-            recipient: contact.value.clone(),
-            purpose: DeliveryPurpose::Notice,
-            subject: "INPS - recapiti modificati".to_owned(),
-            body: "I recapiti associati al suo PIN INPS sono stati modificati. Se non è stato \
+    for contact in before.iter().filter(|c| c.verified_at.is_some()) {
+        change
+            .deliver(NewDelivery {
+                cf: cf.as_str().to_owned(),
+                credential_id: None,
+                channel: channel_of(contact.kind),
+                recipient: contact.value.clone(),
+                purpose: DeliveryPurpose::Notice,
+                subject: "INPS - recapiti modificati".to_owned(),
+                body: "I recapiti associati al suo PIN INPS sono stati modificati. Se non è stato \
                    lei, contatti subito il Contact Center INPS."
-                .to_owned(),
-            secret: None,
-        })
-        .await?;
+                    .to_owned(),
+                secret: None,
+            })
+            .await?;
+    }
     Ok(())
 }

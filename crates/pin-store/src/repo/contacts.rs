@@ -95,7 +95,7 @@ pub async fn verify(
     Ok(true)
 }
 
-/// The holder's contacts, mobile first.
+/// The holder's contacts, in the order they were first registered.
 pub async fn list(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
