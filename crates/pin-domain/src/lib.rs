@@ -18,6 +18,7 @@ pub mod hashing;
 pub mod names;
 pub mod person;
 pub mod policy;
+pub mod reminders;
 pub mod throttle;
 pub mod types;
 
@@ -33,9 +34,10 @@ pub use events::EventDetail;
 pub use hashing::{HashError, HashParams, PinHash, PinHasher, Verification};
 pub use names::{
     AuditAction, AuditOutcome, CallbackReason, DeliveryChannel, DeliveryPurpose, EventKind,
-    LinkPurpose, PinEnd, SessionEnd, UpgradeVia,
+    LinkPurpose, PinEnd, ReminderThreshold, SessionEnd, UpgradeVia,
 };
 pub use person::{Person, PersonProblem, RawPerson, format_date, parse_date};
 pub use policy::{Policy, PolicyError, PolicySettings};
+pub use reminders::{due_reminders, earliest_reminder};
 pub use throttle::{Locked, Throttle};
 pub use types::*;

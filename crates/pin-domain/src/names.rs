@@ -89,6 +89,16 @@ impl DeliveryPurpose {
 }
 
 stable_names! {
+    /// How long before its expiry a PIN's holder is reminded.
+    pub enum ReminderThreshold {
+        /// Fourteen days before.
+        FourteenDays = "14_DAYS",
+        /// Three days before.
+        ThreeDays = "3_DAYS",
+    }
+}
+
+stable_names! {
     /// What a single-use link sent by e-mail or PEC does when followed.
     pub enum LinkPurpose {
         /// Recovery of a lost PIN.
@@ -121,6 +131,8 @@ stable_names! {
         VerifyContact = "VERIFY_CONTACT",
         /// A contact-center operator added a contact for a caller.
         AddContactByContactCenter = "ADD_CONTACT_BY_CONTACT_CENTER",
+        /// The reminder job queued a reminder that a PIN expires soon.
+        RemindExpiry = "REMIND_EXPIRY",
         /// A holder asked for a recovery link.
         StartRecovery = "START_RECOVERY",
         /// A PIN was recovered through a link.
@@ -304,6 +316,11 @@ mod tests {
         round_trips(SessionEnd::ALL, SessionEnd::as_str, SessionEnd::parse);
         round_trips(PinEnd::ALL, PinEnd::as_str, PinEnd::parse);
         round_trips(LinkPurpose::ALL, LinkPurpose::as_str, LinkPurpose::parse);
+        round_trips(
+            ReminderThreshold::ALL,
+            ReminderThreshold::as_str,
+            ReminderThreshold::parse,
+        );
         round_trips(UpgradeVia::ALL, UpgradeVia::as_str, UpgradeVia::parse);
     }
 

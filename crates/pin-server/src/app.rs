@@ -285,7 +285,12 @@ pub async fn start_with_clock(
     let mailbox = config.mailbox_enabled().then(|| {
         let root = config.data_dir.join("mailbox");
         tracing::warn!(folder = %root.display(), "development mailbox on: deliveries are written to files");
-        crate::mailbox::spawn(state.clone(), root, workers_stopped)
+        crate::mailbox::spawn(state.clone(), root, workers_stopped.clone())
+    });
+    let reminders = config.reminders.enabled.then(|| {
+        let interval = std::time::Duration::try_from(config.reminders.interval)
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        crate::reminders::spawn(state.clone(), interval, workers_stopped)
     });
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -294,6 +299,9 @@ pub async fn start_with_clock(
             let _ = stop_workers.send(true);
             if let Some(mailbox) = mailbox {
                 let _ = mailbox.await;
+            }
+            if let Some(reminders) = reminders {
+                let _ = reminders.await;
             }
             // Tell load balancers first, then stop accepting calls.
             for name in [""].into_iter().chain(names.iter().copied()) {

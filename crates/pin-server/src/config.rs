@@ -45,6 +45,9 @@ pub struct Config {
     /// The local-folder delivery worker (development only).
     #[serde(default)]
     pub mailbox: MailboxConfig,
+    /// The job that queues expiry reminders and erases dead PINs' undelivered secrets.
+    #[serde(default)]
+    pub reminders: RemindersConfig,
     /// A service catalog file (TOML); the catalog shipped in the binary when unset.
     #[serde(default)]
     pub catalog_file: Option<PathBuf>,
@@ -236,6 +239,27 @@ pub struct MailboxConfig {
     pub enabled: Option<bool>,
 }
 
+/// The reminder job. Every replica may run it: each reminder is queued once whatever the
+/// number of replicas (a unique row per PIN and threshold decides).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemindersConfig {
+    /// Run the job in this process.
+    pub enabled: bool,
+    /// How often it runs (it also runs at start-up).
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for RemindersConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::hours(1),
+        }
+    }
+}
+
 /// A calling service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -256,22 +280,23 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
 
-/// Parses durations written as a number and a unit: `30s`, `15m`, `8h`, `183d`.
+/// Parses durations written as a number and a unit: `500ms`, `30s`, `15m`, `8h`, `183d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit (use s, m, h or d)"))?;
+        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m, h or d)"))?;
     let (number, unit) = text.split_at(split);
     let number: i64 = number
         .parse()
         .map_err(|_| format!("{text:?} does not start with a whole number"))?;
     match unit {
+        "ms" => Ok(Duration::milliseconds(number)),
         "s" => Ok(Duration::seconds(number)),
         "m" => Ok(Duration::minutes(number)),
         "h" => Ok(Duration::hours(number)),
         "d" => Ok(Duration::days(number)),
-        _ => Err(format!("{text:?} has an unknown unit (use s, m, h or d)")),
+        _ => Err(format!("{text:?} has an unknown unit (use ms, s, m, h or d)")),
     }
 }
 
@@ -327,6 +352,9 @@ impl Config {
         self.policy.build()?;
         if self.hashing.workers == Some(0) {
             bail!("hashing.workers must be at least 1");
+        }
+        if !self.reminders.interval.is_positive() {
+            bail!("reminders.interval must be longer than zero");
         }
         crate::catalog::load(self.catalog_file.as_deref())?;
         if !(1..=1024).contains(&self.database.max_connections) {

@@ -18,6 +18,7 @@ pub mod deadline;
 pub mod error;
 pub mod hashing_pool;
 pub mod mailbox;
+pub mod reminders;
 pub mod services;
 pub mod state;
 pub mod telemetry;

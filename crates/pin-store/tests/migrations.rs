@@ -9,9 +9,9 @@ use std::fmt::Debug;
 
 use common::{Backend, TestDatabase, both_backends};
 use pin_store::entity::{
-    audit_record, callback_case, contact, credential, delivery, event, held_application,
-    idempotency_key, login_throttle, one_time_link, person, pin_history, session, ticket,
-    upgrade_request, verification_code,
+    audit_record, callback_case, contact, credential, delivery, event, expiry_reminder,
+    held_application, idempotency_key, login_throttle, one_time_link, person, pin_history, session,
+    ticket, upgrade_request, verification_code,
 };
 use pin_store::{Migrator, StoreError, is_unique_violation};
 use sea_orm::sea_query::Expr;
@@ -61,6 +61,7 @@ async fn the_migration_applies_once_and_then_has_nothing_to_do(database: &TestDa
         "credentials",
         "deliveries",
         "events",
+        "expiry_reminders",
         "held_applications",
         "idempotency_keys",
         "login_throttle",
@@ -83,7 +84,8 @@ async fn the_migration_applies_once_and_then_has_nothing_to_do(database: &TestDa
         [
             "m20261123_000001_initial",
             "m20261202_000001_proofing",
-            "m20261203_000001_callback_phone"
+            "m20261203_000001_callback_phone",
+            "m20261203_000002_expiry_reminders"
         ]
     );
     assert!(
@@ -390,6 +392,16 @@ async fn every_table_stores_and_returns_a_full_row(database: &TestDatabase) {
             reviewed_at: Some(T0 + 16),
             reviewed_by: Some("back-office-3".to_owned()),
             review_note: Some("ok".to_owned()),
+        },
+    )
+    .await;
+    round_trip::<expiry_reminder::Entity>(
+        &db,
+        expiry_reminder::Model {
+            id: 0,
+            credential_id: credential.id,
+            threshold: "14_DAYS".to_owned(),
+            queued_at: T0 + 18,
         },
     )
     .await;

@@ -23,6 +23,7 @@ pub mod office;
 mod once;
 pub mod recovery;
 pub mod registry;
+pub mod reminders;
 pub mod review;
 pub mod revocation;
 mod sessions;

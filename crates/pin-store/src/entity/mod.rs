@@ -10,6 +10,7 @@ pub mod contact;
 pub mod credential;
 pub mod delivery;
 pub mod event;
+pub mod expiry_reminder;
 pub mod held_application;
 pub mod idempotency_key;
 pub mod login_throttle;
@@ -30,6 +31,7 @@ pub mod prelude {
     pub use super::credential::Entity as Credential;
     pub use super::delivery::Entity as Delivery;
     pub use super::event::Entity as Event;
+    pub use super::expiry_reminder::Entity as ExpiryReminder;
     pub use super::held_application::Entity as HeldApplication;
     pub use super::idempotency_key::Entity as IdempotencyKey;
     pub use super::login_throttle::Entity as LoginThrottle;

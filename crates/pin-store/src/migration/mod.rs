@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261202_000001_proofing;
 mod m20261203_000001_callback_phone;
+mod m20261203_000002_expiry_reminders;
 
 /// Applies the crate's migrations in order; see [`crate::db::migrate`].
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261202_000001_proofing::Migration),
             Box::new(m20261203_000001_callback_phone::Migration),
+            Box::new(m20261203_000002_expiry_reminders::Migration),
         ]
     }
 }

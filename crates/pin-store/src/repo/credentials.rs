@@ -388,3 +388,44 @@ pub async fn recent_pins(
         })
         .collect()
 }
+
+/// Up to `limit` active credentials (after `after_id`, by id) whose PIN was last set at or
+/// before `set_before`: the candidates for an expiry reminder.
+pub async fn active_set_before(
+    db: &impl ConnectionTrait,
+    set_before: OffsetDateTime,
+    after_id: i64,
+    limit: u64,
+) -> Result<Vec<StoredCredential>, StoreError> {
+    use sea_orm::QuerySelect;
+    let rows = credential::Entity::find()
+        .filter(Column::State.eq("ACTIVE"))
+        .filter(Column::PinSetAt.lte(to_millis(set_before)))
+        .filter(Column::Id.gt(after_id))
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|row| StoredCredential::try_from(row).map_err(StoreError::from))
+        .collect()
+}
+
+/// A query for the ids of credentials whose undelivered secrets are useless: revoked or
+/// replaced, or initial PINs and campaign letters issued at or before `lapsed_before`.
+pub fn dead_ids(lapsed_before: OffsetDateTime) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::{Condition, QuerySelect, QueryTrait};
+    credential::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(
+            Condition::any()
+                .add(Column::State.is_in(["REVOKED", "SUPERSEDED"]))
+                .add(
+                    Condition::all()
+                        .add(Column::State.is_in(["AWAITING_ACTIVATION", "AWAITING_FIRST_ACCESS"]))
+                        .add(Column::IssuedAt.lte(to_millis(lapsed_before))),
+                ),
+        )
+        .into_query()
+}

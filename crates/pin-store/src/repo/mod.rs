@@ -13,6 +13,7 @@ pub mod links;
 pub mod outbox;
 pub mod persons;
 pub mod proofing;
+pub mod reminders;
 pub mod reviews;
 pub mod sessions;
 pub mod throttle;

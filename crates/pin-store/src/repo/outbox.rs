@@ -295,3 +295,21 @@ pub async fn first_half_contact(
     };
     Ok(Some((kind, row.recipient)))
 }
+
+/// Cancels the deliveries not yet sent whose secret belongs to a dead PIN — revoked,
+/// replaced, or an initial PIN or campaign letter issued at or before `lapsed_before` —
+/// and erases their secrets; returns how many.
+pub async fn cancel_dead_secrets(
+    db: &impl ConnectionTrait,
+    lapsed_before: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let updated = delivery::Entity::update_many()
+        .col_expr(Column::Status, Expr::value("CANCELLED"))
+        .col_expr(Column::Secret, Expr::value(Option::<String>::None))
+        .filter(Column::Secret.is_not_null())
+        .filter(Column::Status.is_in(["PENDING", "LEASED"]))
+        .filter(Column::CredentialId.in_subquery(super::credentials::dead_ids(lapsed_before)))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected)
+}
