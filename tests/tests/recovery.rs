@@ -22,7 +22,7 @@ use pin_proto::v1::{
 use pin_tests::{
     Backend, TestApp, as_role, both_backends, by_operator,
     citizen::{MARIO, authenticate, import_registry, mario_request, session},
-    spawn_app,
+    spawn_app, spawn_app_with,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -687,3 +687,40 @@ async fn fewer_than_two_contacts_are_refused_and_starts_are_limited(backend: Bac
     app.stop().await;
 }
 both_backends!(fewer_than_two_contacts_are_refused_and_starts_are_limited);
+
+async fn a_calling_service_is_limited_per_minute_across_codici_fiscali(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[("PIN_LIMITS__LINK_REQUESTS_PER_CALLER_PER_MINUTE", "3")],
+    )
+    .await;
+    // Three starts for three different people pass; the fourth, for yet another, is
+    // refused: the limit is the caller's, whatever the codice fiscale.
+    for (n, cf) in [MARIO, ANNA, UNKNOWN].into_iter().enumerate() {
+        start(
+            &app,
+            start_request(&format!("caller-{n}"), cf, marios_contacts()),
+        )
+        .await;
+    }
+    let (answer, _) = start_timed(
+        &app,
+        start_request("caller-3", "SPSGNN48L02F839W", marios_contacts()),
+    )
+    .await;
+    let limited = answer.unwrap_err();
+    assert_eq!(
+        (limited.code(), reason(&limited).as_str()),
+        (Code::ResourceExhausted, "TOO_MANY_REQUESTS")
+    );
+    assert!(limited.message().contains("caller"), "{limited:?}");
+    // A minute later the caller may ask again.
+    app.clock.advance(time::Duration::seconds(61));
+    start(
+        &app,
+        start_request("caller-4", "SPSGNN48L02F839W", marios_contacts()),
+    )
+    .await;
+    app.stop().await;
+}
+both_backends!(a_calling_service_is_limited_per_minute_across_codici_fiscali);

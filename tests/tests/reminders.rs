@@ -164,7 +164,7 @@ async fn a_job_that_did_not_run_sends_only_the_most_urgent_reminder(backend: Bac
         .get("threshold")
         .cloned()
         .unwrap_or_default();
-    assert_eq!(threshold, "3_DAYS");
+    assert_eq!(threshold, "THREE_DAYS");
     app.stop().await;
 }
 both_backends!(a_job_that_did_not_run_sends_only_the_most_urgent_reminder);

@@ -92,9 +92,9 @@ stable_names! {
     /// How long before its expiry a PIN's holder is reminded.
     pub enum ReminderThreshold {
         /// Fourteen days before.
-        FourteenDays = "14_DAYS",
+        FourteenDays = "FOURTEEN_DAYS",
         /// Three days before.
-        ThreeDays = "3_DAYS",
+        ThreeDays = "THREE_DAYS",
     }
 }
 

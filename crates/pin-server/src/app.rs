@@ -203,6 +203,7 @@ pub async fn start_with_clock(
         clock,
         events_written: Arc::new(tokio::sync::watch::Sender::new(0)),
         shutdown: workers_stopped.clone(),
+        link_requests_per_caller_per_minute: config.limits.link_requests_per_caller_per_minute,
     };
 
     let listener = TcpListener::bind(config.listen)

@@ -48,6 +48,9 @@ pub struct Config {
     /// The job that queues expiry reminders and erases dead PINs' undelivered secrets.
     #[serde(default)]
     pub reminders: RemindersConfig,
+    /// Limits on how often callers may ask for things that reach citizens.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// A service catalog file (TOML); the catalog shipped in the binary when unset.
     #[serde(default)]
     pub catalog_file: Option<PathBuf>,
@@ -260,6 +263,23 @@ impl Default for RemindersConfig {
     }
 }
 
+/// Limits per calling service (the limits per codice fiscale are fixed in the contract).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Recovery or revocation starts one calling service may make per minute, each kind
+    /// counted apart, across every replica.
+    pub link_requests_per_caller_per_minute: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            link_requests_per_caller_per_minute: 6000,
+        }
+    }
+}
+
 /// A calling service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -296,7 +316,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => Ok(Duration::minutes(number)),
         "h" => Ok(Duration::hours(number)),
         "d" => Ok(Duration::days(number)),
-        _ => Err(format!("{text:?} has an unknown unit (use ms, s, m, h or d)")),
+        _ => Err(format!(
+            "{text:?} has an unknown unit (use ms, s, m, h or d)"
+        )),
     }
 }
 
@@ -352,6 +374,9 @@ impl Config {
         self.policy.build()?;
         if self.hashing.workers == Some(0) {
             bail!("hashing.workers must be at least 1");
+        }
+        if self.limits.link_requests_per_caller_per_minute == 0 {
+            bail!("limits.link_requests_per_caller_per_minute must be at least 1");
         }
         if !self.reminders.interval.is_positive() {
             bail!("reminders.interval must be longer than zero");

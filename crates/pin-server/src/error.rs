@@ -55,9 +55,12 @@ pub enum ServiceError {
         /// Suggested wait before retrying.
         retry_after: Duration,
     },
-    /// Too many requests of one kind for one codice fiscale; retry after the given time.
-    #[error("too many requests")]
+    /// Too many requests of one kind for one codice fiscale, or from one calling service;
+    /// retry after the given time.
+    #[error("too many requests {scope}")]
     RateLimited {
+        /// Whose requests: "for this codice fiscale", "from this caller".
+        scope: &'static str,
         /// Suggested wait before retrying.
         retry_after: Duration,
     },
@@ -289,9 +292,9 @@ impl From<ServiceError> for Status {
                 "BUSY",
                 retry_after,
             ),
-            ServiceError::RateLimited { retry_after } => retry(
+            ServiceError::RateLimited { scope, retry_after } => retry(
                 Code::ResourceExhausted,
-                "too many requests for this codice fiscale; retry later",
+                &format!("too many requests {scope}; retry later"),
                 "TOO_MANY_REQUESTS",
                 retry_after,
             ),

@@ -34,6 +34,8 @@ pub struct AppState {
     pub events_written: Arc<watch::Sender<u64>>,
     /// Turns `true` when the server shuts down: streams end.
     pub shutdown: watch::Receiver<bool>,
+    /// How many recovery or revocation links one calling service may ask for per minute.
+    pub link_requests_per_caller_per_minute: u64,
 }
 
 impl AppState {

@@ -85,7 +85,8 @@ async fn the_migration_applies_once_and_then_has_nothing_to_do(database: &TestDa
             "m20261123_000001_initial",
             "m20261202_000001_proofing",
             "m20261203_000001_callback_phone",
-            "m20261203_000002_expiry_reminders"
+            "m20261203_000002_expiry_reminders",
+            "m20261203_000003_audit_caller_index"
         ]
     );
     assert!(
@@ -400,7 +401,7 @@ async fn every_table_stores_and_returns_a_full_row(database: &TestDatabase) {
         expiry_reminder::Model {
             id: 0,
             credential_id: credential.id,
-            threshold: "14_DAYS".to_owned(),
+            threshold: "FOURTEEN_DAYS".to_owned(),
             queued_at: T0 + 18,
         },
     )

@@ -14,9 +14,8 @@ use pin_store::repo::{
     links::{self, ConsumedLink, NewLink},
     outbox::{NewDelivery, SECRET_PLACEHOLDER},
 };
-use time::OffsetDateTime;
 
-use super::Change;
+use super::{Call, Change};
 use crate::{error::ServiceError, state::AppState, tokens::token_hash};
 
 /// Every answer to a request that must not tell whether the data matched takes at least
@@ -33,17 +32,29 @@ pub(super) async fn answer_uniformly(started: Instant) {
     tokio::time::sleep_until((started + UNIFORM_ANSWER).into()).await;
 }
 
-/// Refuses a codice fiscale that asked for `action` too often in the last hour.
+/// Refuses a codice fiscale that asked for `action` too often in the last hour, and a
+/// calling service that did in the last minute (the portal asks for every citizen, so its
+/// limit is high: it stops a caller that enumerates, not citizens).
 pub(super) async fn within_rate(
     state: &AppState,
+    call: &Call,
     cf: &CodiceFiscale,
     action: AuditAction,
-    now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    let since = now - time::Duration::HOUR;
-    let recent = audit::count_since(&state.db, cf.as_str(), action, since).await?;
+    let caller = &call.caller.caller_id;
+    let last_minute = call.now - time::Duration::MINUTE;
+    let by_caller = audit::count_by_caller_since(&state.db, caller, action, last_minute).await?;
+    if by_caller >= state.link_requests_per_caller_per_minute {
+        return Err(ServiceError::RateLimited {
+            scope: "from this caller",
+            retry_after: Duration::from_secs(60),
+        });
+    }
+    let last_hour = call.now - time::Duration::HOUR;
+    let recent = audit::count_since(&state.db, cf.as_str(), action, last_hour).await?;
     if recent >= REQUESTS_PER_HOUR {
         return Err(ServiceError::RateLimited {
+            scope: "for this codice fiscale",
             retry_after: Duration::from_secs(3600),
         });
     }

@@ -93,7 +93,7 @@ pub async fn start(
 ) -> Result<RecoveryStarted, ServiceError> {
     let started = Instant::now();
     let answer = once(state, call, key, async {
-        within_rate(state, &start.cf, AuditAction::StartRecovery, call.now).await?;
+        within_rate(state, call, &start.cf, AuditAction::StartRecovery).await?;
         let plan = plan(state, call, start).await?;
         let change = Change::begin_once(state, call, key, START).await?;
         let mut details = BTreeMap::new();

@@ -71,13 +71,7 @@ pub async fn start_online(
 ) -> Result<Started, ServiceError> {
     let started = Instant::now();
     let answer = once(state, call, key, async {
-        within_rate(
-            state,
-            &start.cf,
-            AuditAction::StartOnlineRevocation,
-            call.now,
-        )
-        .await?;
+        within_rate(state, call, &start.cf, AuditAction::StartOnlineRevocation).await?;
         let target = matching(state, call, start).await?;
         let change = Change::begin_once(state, call, key, START).await?;
         let mut details = BTreeMap::new();

@@ -47,6 +47,15 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn start(database_url: &str, data_dir: &std::path::Path) -> Replica {
+    start_with(database_url, data_dir, &[]).await
+}
+
+/// [`start`] with more environment (configuration overrides).
+pub async fn start_with(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Replica {
     let port = free_port();
     let callers = format!(
         "[{{id = \"test\", token_sha256 = \"{}\", roles = [\"admin\", \"portal\", \"delivery\", \"benefits\"]}}]",
@@ -67,6 +76,7 @@ pub async fn start(database_url: &str, data_dir: &std::path::Path) -> Replica {
             .env("PIN_POLICY__MAX_FAILED_ATTEMPTS", "5")
             .env("PIN_POLICY__LOCK_DURATIONS", "[\"1h\"]")
             .env("RUST_LOG", "warn")
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -8,7 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub credential_id: i64,
-    /// `14_DAYS` or `3_DAYS`.
+    /// `FOURTEEN_DAYS` or `THREE_DAYS`.
     pub threshold: String,
     pub queued_at: i64,
 }

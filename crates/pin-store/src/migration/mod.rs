@@ -9,6 +9,7 @@ mod m20261123_000001_initial;
 mod m20261202_000001_proofing;
 mod m20261203_000001_callback_phone;
 mod m20261203_000002_expiry_reminders;
+mod m20261203_000003_audit_caller_index;
 
 /// Applies the crate's migrations in order; see [`crate::db::migrate`].
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_proofing::Migration),
             Box::new(m20261203_000001_callback_phone::Migration),
             Box::new(m20261203_000002_expiry_reminders::Migration),
+            Box::new(m20261203_000003_audit_caller_index::Migration),
         ]
     }
 }

@@ -348,6 +348,22 @@ pub async fn count_since(
         .await?)
 }
 
+/// How many records of `action` by the calling service `caller_id` were written at or
+/// after `since`.
+pub async fn count_by_caller_since(
+    db: &impl ConnectionTrait,
+    caller_id: &str,
+    action: AuditAction,
+    since: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(audit_record::Entity::find()
+        .filter(Column::CallerId.eq(caller_id))
+        .filter(Column::At.gte(to_millis(since)))
+        .filter(Column::Action.eq(action.as_str()))
+        .count(db)
+        .await?)
+}
+
 /// The records matching `query`, oldest first (by id), at most `query.limit` of them.
 /// For the next page, ask again with `after_id` set to the last id returned.
 pub async fn list(

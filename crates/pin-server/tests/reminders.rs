@@ -1,0 +1,86 @@
+//! Two `pin-server` processes running the reminder job on one PostgreSQL database: each
+//! reminder is queued once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use pin_proto::v1::{
+    AckDeliveryRequest, AuthenticateRequest, Channel, CompleteFirstAccessRequest, DeliveryPurpose,
+    DeliveryResult, LeaseDeliveriesRequest, authenticate_response::Result as Outcome,
+    authentication_service_client::AuthenticationServiceClient,
+    delivery_service_client::DeliveryServiceClient,
+};
+use pin_store::testing::{Backend, TestDatabase};
+use support::{MARIO, authed, start_with, the_right_pin};
+use tonic::transport::Channel as GrpcChannel;
+
+/// The job every 50 ms; PINs last 14 days, so a PIN set now is due its 14-day reminder.
+const ENV: &[(&str, &str)] = &[
+    ("PIN_REMINDERS__INTERVAL", "50ms"),
+    ("PIN_POLICY__CITIZEN_PIN_LIFETIME", "14d"),
+    ("PIN_POLICY__INTERMEDIARY_PIN_LIFETIME", "14d"),
+];
+
+async fn first_access(channel: &GrpcChannel) {
+    let initial = the_right_pin(channel).await;
+    let mut auth = AuthenticationServiceClient::new(channel.clone());
+    let answer = auth
+        .authenticate(authed(AuthenticateRequest {
+            codice_fiscale: MARIO.into(),
+            pin: initial,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Outcome::FirstAccessRequired(ticket)) = answer.result else {
+        panic!("first access expected")
+    };
+    auth.complete_first_access(authed(CompleteFirstAccessRequest {
+        ticket: ticket.ticket,
+    }))
+    .await
+    .unwrap();
+}
+
+/// The notices queued by SMS since the last lease, acknowledged.
+async fn reminders(channel: &GrpcChannel) -> usize {
+    let mut delivery = DeliveryServiceClient::new(channel.clone());
+    let leased = delivery
+        .lease_deliveries(authed(LeaseDeliveriesRequest {
+            channel: Channel::Sms.into(),
+            max_deliveries: 100,
+            lease_duration: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    for item in &leased {
+        assert_eq!(item.purpose(), DeliveryPurpose::Notice, "{item:?}");
+        delivery
+            .ack_delivery(authed(AckDeliveryRequest {
+                delivery_id: item.id.clone(),
+                result: DeliveryResult::Sent.into(),
+                failure_reason: String::new(),
+            }))
+            .await
+            .unwrap();
+    }
+    leased.len()
+}
+
+#[tokio::test]
+async fn two_processes_running_the_job_queue_each_reminder_once() {
+    let database = TestDatabase::new(Backend::Postgres).await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let one = start_with(&database.url, dirs[0].path(), ENV).await;
+    let two = start_with(&database.url, dirs[1].path(), ENV).await;
+    first_access(&one.channel()).await;
+    // Both processes run the job about twenty times in a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(reminders(&two.channel()).await, 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(reminders(&one.channel()).await, 0, "the reminder went once");
+}
