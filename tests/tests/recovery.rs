@@ -724,3 +724,35 @@ async fn a_calling_service_is_limited_per_minute_across_codici_fiscali(backend: 
     app.stop().await;
 }
 both_backends!(a_calling_service_is_limited_per_minute_across_codici_fiscali);
+
+async fn concurrent_starts_for_one_codice_fiscale_cannot_pass_its_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (0..10)
+        .map(|n| {
+            let (channel, barrier) = (app.channel.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                RecoveryServiceClient::new(channel)
+                    .start_recovery(as_role(
+                        "portal",
+                        start_request(&format!("burst-{n}"), UNKNOWN, marios_contacts()),
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(status) => assert_eq!(
+                (status.code(), reason(&status).as_str()),
+                (Code::ResourceExhausted, "TOO_MANY_REQUESTS")
+            ),
+        }
+    }
+    assert_eq!(accepted, 5);
+    app.stop().await;
+}
+both_backends!(concurrent_starts_for_one_codice_fiscale_cannot_pass_its_limit);

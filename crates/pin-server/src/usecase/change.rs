@@ -86,6 +86,11 @@ impl<'a> Change<'a> {
         &self.txn
     }
 
+    /// The calling service.
+    pub fn caller_id(&self) -> &str {
+        &self.call.caller.caller_id
+    }
+
     /// The operator named by an operator RPC.
     pub fn operator_id(&self) -> Option<&str> {
         self.call.caller.operator_id.as_deref()

@@ -11,11 +11,12 @@ use pin_domain::{
 use pin_store::repo::{
     audit,
     contacts::{self, Contact},
+    credentials,
     links::{self, ConsumedLink, NewLink},
     outbox::{NewDelivery, SECRET_PLACEHOLDER},
 };
 
-use super::{Call, Change};
+use super::Change;
 use crate::{error::ServiceError, state::AppState, tokens::token_hash};
 
 /// Every answer to a request that must not tell whether the data matched takes at least
@@ -34,24 +35,28 @@ pub(super) async fn answer_uniformly(started: Instant) {
 
 /// Refuses a codice fiscale that asked for `action` too often in the last hour, and a
 /// calling service that did in the last minute (the portal asks for every citizen, so its
-/// limit is high: it stops a caller that enumerates, not citizens).
+/// limit is high: it stops a caller that enumerates, not citizens). Counted inside the
+/// request's own change under the person's lock, so that concurrent requests for one
+/// codice fiscale cannot all slip under its limit.
 pub(super) async fn within_rate(
     state: &AppState,
-    call: &Call,
+    change: &Change<'_>,
     cf: &CodiceFiscale,
     action: AuditAction,
 ) -> Result<(), ServiceError> {
-    let caller = &call.caller.caller_id;
-    let last_minute = call.now - time::Duration::MINUTE;
-    let by_caller = audit::count_by_caller_since(&state.db, caller, action, last_minute).await?;
+    let (txn, now) = (change.txn(), change.now());
+    credentials::lock_person(txn, cf).await?;
+    let caller = change.caller_id();
+    let last_minute = now - time::Duration::MINUTE;
+    let by_caller = audit::count_by_caller_since(txn, caller, action, last_minute).await?;
     if by_caller >= state.link_requests_per_caller_per_minute {
         return Err(ServiceError::RateLimited {
             scope: "from this caller",
             retry_after: Duration::from_secs(60),
         });
     }
-    let last_hour = call.now - time::Duration::HOUR;
-    let recent = audit::count_since(&state.db, cf.as_str(), action, last_hour).await?;
+    let last_hour = now - time::Duration::HOUR;
+    let recent = audit::count_since(txn, cf.as_str(), action, last_hour).await?;
     if recent >= REQUESTS_PER_HOUR {
         return Err(ServiceError::RateLimited {
             scope: "for this codice fiscale",
@@ -70,10 +75,10 @@ pub(super) fn proven(contacts: &[Contact], kind: ContactKind) -> Option<&Contact
 
 /// The holder's proven contacts.
 pub(super) async fn proven_contacts(
-    state: &AppState,
+    change: &Change<'_>,
     cf: &CodiceFiscale,
 ) -> Result<Vec<Contact>, ServiceError> {
-    let mut all = contacts::list(&state.db, cf).await?;
+    let mut all = contacts::list(change.txn(), cf).await?;
     all.retain(|contact| contact.verified_at.is_some());
     Ok(all)
 }

@@ -93,9 +93,9 @@ pub async fn start(
 ) -> Result<RecoveryStarted, ServiceError> {
     let started = Instant::now();
     let answer = once(state, call, key, async {
-        within_rate(state, call, &start.cf, AuditAction::StartRecovery).await?;
-        let plan = plan(state, call, start).await?;
         let change = Change::begin_once(state, call, key, START).await?;
+        within_rate(state, &change, &start.cf, AuditAction::StartRecovery).await?;
+        let plan = plan(state, &change, start).await?;
         let mut details = BTreeMap::new();
         let outcome = match plan {
             Some((payload, link_to)) => {
@@ -140,11 +140,11 @@ pub async fn start(
 /// contacts, since two matched.
 async fn plan(
     state: &AppState,
-    call: &Call,
+    change: &Change<'_>,
     start: &RecoveryStart,
 ) -> Result<Option<(Payload, Contact)>, ServiceError> {
-    let current = credentials::find_current(&state.db, &start.cf).await?;
-    let proven_all = proven_contacts(state, &start.cf).await?;
+    let current = credentials::find_current(change.txn(), &start.cf).await?;
+    let proven_all = proven_contacts(change, &start.cf).await?;
     let given = [
         (
             ContactKind::Mobile,
@@ -168,7 +168,8 @@ async fn plan(
                 .cloned()
         })
         .collect();
-    let Some(current) = current.filter(|c| c.credential.is_live(call.now, &state.policy)) else {
+    let Some(current) = current.filter(|c| c.credential.is_live(change.now(), &state.policy))
+    else {
         return Ok(None);
     };
     if matched.len() < 2 {

@@ -71,9 +71,15 @@ pub async fn start_online(
 ) -> Result<Started, ServiceError> {
     let started = Instant::now();
     let answer = once(state, call, key, async {
-        within_rate(state, call, &start.cf, AuditAction::StartOnlineRevocation).await?;
-        let target = matching(state, call, start).await?;
         let change = Change::begin_once(state, call, key, START).await?;
+        within_rate(
+            state,
+            &change,
+            &start.cf,
+            AuditAction::StartOnlineRevocation,
+        )
+        .await?;
+        let target = matching(state, &change, start).await?;
         let mut details = BTreeMap::new();
         let outcome = match &target {
             Some((current, to)) => {
@@ -117,16 +123,17 @@ pub async fn start_online(
 /// matches.
 async fn matching(
     state: &AppState,
-    call: &Call,
+    change: &Change<'_>,
     start: &RevocationStart,
 ) -> Result<Option<(StoredCredential, Contact)>, ServiceError> {
-    let person = match persons::get(&state.db, &start.cf).await {
+    let txn = change.txn();
+    let person = match persons::get(txn, &start.cf).await {
         Ok(person) => Some(person),
         Err(StoreError::NotFound { .. }) => None,
         Err(other) => return Err(other.into()),
     };
-    let current = credentials::find_current(&state.db, &start.cf).await?;
-    let contacts = proven_contacts(state, &start.cf).await?;
+    let current = credentials::find_current(txn, &start.cf).await?;
+    let contacts = proven_contacts(change, &start.cf).await?;
     let address = contacts.into_iter().find(|contact| {
         matches!(contact.kind, ContactKind::Email | ContactKind::Pec)
             && contact.value.eq_ignore_ascii_case(&start.address)
@@ -134,7 +141,7 @@ async fn matching(
     Ok(match (person, current, address) {
         (Some(person), Some(current), Some(address))
             if person.health_card == start.card
-                && current.credential.is_live(call.now, &state.policy) =>
+                && current.credential.is_live(change.now(), &state.policy) =>
         {
             Some((current, address))
         }
