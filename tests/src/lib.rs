@@ -66,7 +66,7 @@ pub fn test_config_with(
     let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndata_dir = {data_dir:?}\ndatabase_url = {database_url:?}\n\
          [hashing]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n\
-         [mailbox]\nenabled = false\n",
+         [mailbox]\nenabled = false\n[lifecycle]\ndrain = \"0s\"\n",
     );
     for role in ROLES {
         toml.push_str(&format!(

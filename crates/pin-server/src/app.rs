@@ -54,26 +54,39 @@ pub struct RunningServer {
     pub dev_token_path: Option<PathBuf>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// From the shutdown signal to giving up on what is still open.
+    shutdown_bound: std::time::Duration,
 }
 
 impl RunningServer {
-    /// Stops accepting calls, lets calls in flight finish, and waits.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(signal) = self.shutdown.take() {
-            let _ = signal.send(());
+    /// Stops: health turns `NOT_SERVING` for the drain window while calls are still
+    /// accepted, then no new calls are, calls in flight finish and streams end — or, at
+    /// the shutdown bound, whatever is still open is dropped.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.run_until(std::future::ready(())).await
+    }
+
+    /// Serves until `signal` completes (or the server fails), then shuts down as
+    /// [`RunningServer::shutdown`] does.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::select! {
+            ended = &mut self.task => return Ok(ended.context("server task failed")??),
+            () = signal => {}
         }
-        self.wait().await
-    }
-
-    /// Waits until the server stops.
-    pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("server task failed")??;
-        Ok(())
-    }
-
-    /// A handle that stops the server when fired.
-    pub fn take_shutdown(&mut self) -> Option<oneshot::Sender<()>> {
-        self.shutdown.take()
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(self.shutdown_bound, &mut self.task).await {
+            Ok(ended) => Ok(ended.context("server task failed")??),
+            Err(_) => {
+                tracing::warn!(
+                    bound = ?self.shutdown_bound,
+                    "shutdown bound reached: closing the connections still open"
+                );
+                self.task.abort();
+                Ok(())
+            }
+        }
     }
 }
 
@@ -193,7 +206,9 @@ pub async fn start_with_clock(
              state; set database_url (PIN_DATABASE_URL) to PostgreSQL in production"
         );
     }
+    // Workers stop as shutdown begins; streams end once the drain window is over.
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let (end_streams, streams_ended) = tokio::sync::watch::channel(false);
     let state = AppState {
         db,
         policy: Arc::new(policy),
@@ -202,7 +217,7 @@ pub async fn start_with_clock(
         rng: Arc::new(std::sync::Mutex::new(rng)),
         clock,
         events_written: Arc::new(tokio::sync::watch::Sender::new(0)),
-        shutdown: workers_stopped.clone(),
+        shutdown: streams_ended.clone(),
         link_requests_per_caller_per_minute: config.limits.link_requests_per_caller_per_minute,
     };
 
@@ -224,7 +239,10 @@ pub async fn start_with_clock(
     let events = EventServiceServer::new(EventApi::new(state.clone()));
     let audit = AuditServiceServer::new(AuditApi::new(state.clone()));
 
-    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let health_reporter = tonic_health::server::HealthReporter::new();
+    let health = tonic_health::pb::health_server::HealthServer::new(
+        crate::health::EndingHealth::new(health_reporter.clone(), streams_ended),
+    );
     let names = [
         service_name(&registry),
         service_name(&issuance),
@@ -244,6 +262,22 @@ pub async fn start_with_clock(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
+    health_reporter
+        .set_service_status(crate::readiness::LIVENESS, ServingStatus::Serving)
+        .await;
+    let lifecycle = &config.lifecycle;
+    let std_duration = |key: &str, value: time::Duration| {
+        std::time::Duration::try_from(value).with_context(|| format!("lifecycle.{key}"))
+    };
+    let drain = std_duration("drain", lifecycle.drain)?;
+    let shutdown_bound = std_duration("shutdown_bound", lifecycle.shutdown_bound)?;
+    let readiness = Some(crate::readiness::spawn(
+        state.db.clone(),
+        health_reporter.clone(),
+        names.to_vec(),
+        std_duration("database_check_interval", lifecycle.database_check_interval)?,
+        workers_stopped.clone(),
+    ));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pin_proto::FILE_DESCRIPTOR_SET)
@@ -266,6 +300,14 @@ pub async fn start_with_clock(
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .max_connection_age(std_duration(
+            "max_connection_age",
+            lifecycle.max_connection_age,
+        )?)
+        .max_connection_age_grace(std_duration(
+            "max_connection_age_grace",
+            lifecycle.max_connection_age_grace,
+        )?)
         .layer(AuthLayer::new(Arc::new(callers)))
         .add_service(health)
         .add_service(reflection_v1)
@@ -297,18 +339,18 @@ pub async fn start_with_clock(
     let task = tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown_rx.await;
+            // Tell probes and load balancers first, and keep accepting calls while they
+            // take the replica out; then stop the workers and the streams.
             let _ = stop_workers.send(true);
-            if let Some(mailbox) = mailbox {
-                let _ = mailbox.await;
-            }
-            if let Some(reminders) = reminders {
-                let _ = reminders.await;
-            }
-            // Tell load balancers first, then stop accepting calls.
             for name in [""].into_iter().chain(names.iter().copied()) {
                 health_reporter
                     .set_service_status(name, ServingStatus::NotServing)
                     .await;
+            }
+            tokio::time::sleep(drain).await;
+            let _ = end_streams.send(true);
+            for worker in [mailbox, reminders, readiness].into_iter().flatten() {
+                let _ = worker.await;
             }
         };
         router
@@ -321,5 +363,6 @@ pub async fn start_with_clock(
         dev_token_path,
         shutdown: Some(shutdown_tx),
         task,
+        shutdown_bound,
     })
 }

@@ -81,16 +81,13 @@ impl Cli {
 
 /// Runs `serve` until a signal arrives.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let mut server = app::start(config).await?;
-    let stop = server.take_shutdown();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutdown requested: finishing calls in flight");
-        if let Some(stop) = stop {
-            let _ = stop.send(());
-        }
-    });
-    server.wait().await
+    let server = app::start(config).await?;
+    server
+        .run_until(async {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested: draining, then finishing calls in flight");
+        })
+        .await
 }
 
 async fn shutdown_signal() {

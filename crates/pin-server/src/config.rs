@@ -51,6 +51,9 @@ pub struct Config {
     /// Limits on how often callers may ask for things that reach citizens.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Health, connections and shutdown.
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
     /// A service catalog file (TOML); the catalog shipped in the binary when unset.
     #[serde(default)]
     pub catalog_file: Option<PathBuf>,
@@ -263,6 +266,43 @@ impl Default for RemindersConfig {
     }
 }
 
+/// How the server reports its health, keeps connections and stops.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// How often readiness checks the database; a failed check turns every service
+    /// `NOT_SERVING` until one succeeds.
+    #[serde(deserialize_with = "duration")]
+    pub database_check_interval: Duration,
+    /// On SIGTERM, how long health says `NOT_SERVING` while calls are still accepted, so
+    /// that probes and load balancers take the replica out first.
+    #[serde(deserialize_with = "duration")]
+    pub drain: Duration,
+    /// From SIGTERM to exit at the latest, whatever is still open (keep it under
+    /// Kubernetes' `terminationGracePeriodSeconds`).
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_bound: Duration,
+    /// A connection older than this is asked to close (GOAWAY), so clients re-balance
+    /// across replicas.
+    #[serde(deserialize_with = "duration")]
+    pub max_connection_age: Duration,
+    /// How long calls on a connection asked to close may still take.
+    #[serde(deserialize_with = "duration")]
+    pub max_connection_age_grace: Duration,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            database_check_interval: Duration::seconds(2),
+            drain: Duration::seconds(5),
+            shutdown_bound: Duration::seconds(25),
+            max_connection_age: Duration::minutes(30),
+            max_connection_age_grace: Duration::seconds(30),
+        }
+    }
+}
+
 /// Limits per calling service (the limits per codice fiscale are fixed in the contract).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -377,6 +417,22 @@ impl Config {
         }
         if self.limits.link_requests_per_caller_per_minute == 0 {
             bail!("limits.link_requests_per_caller_per_minute must be at least 1");
+        }
+        let lifecycle = &self.lifecycle;
+        for (key, value) in [
+            (
+                "lifecycle.database_check_interval",
+                lifecycle.database_check_interval,
+            ),
+            ("lifecycle.shutdown_bound", lifecycle.shutdown_bound),
+            ("lifecycle.max_connection_age", lifecycle.max_connection_age),
+        ] {
+            if !value.is_positive() {
+                bail!("{key} must be longer than zero");
+            }
+        }
+        if lifecycle.drain.is_negative() || lifecycle.drain >= lifecycle.shutdown_bound {
+            bail!("lifecycle.drain must be shorter than lifecycle.shutdown_bound");
         }
         if !self.reminders.interval.is_positive() {
             bail!("reminders.interval must be longer than zero");

@@ -29,6 +29,32 @@ impl Replica {
     pub fn channel(&self) -> GrpcChannel {
         self.channel.clone().expect("the replica is connected")
     }
+
+    /// Sends the process SIGTERM, as Kubernetes does.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits up to `within` for the process to exit; how long it took, if it did.
+    pub async fn exited_within(&mut self, within: Duration) -> Option<Duration> {
+        let began = Instant::now();
+        while began.elapsed() < within {
+            if self
+                .child
+                .try_wait()
+                .expect("the process can be waited for")
+                .is_some()
+            {
+                return Some(began.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
 }
 
 impl Drop for Replica {
@@ -71,6 +97,7 @@ pub async fn start_with(
             .env("PIN_DATABASE_URL", database_url)
             .env("PIN_CALLERS", callers)
             .env("PIN_MAILBOX__ENABLED", "false")
+            .env("PIN_LIFECYCLE__DRAIN", "0s")
             .env("PIN_HASHING__MEMORY_KIB", "64")
             .env("PIN_HASHING__ITERATIONS", "1")
             .env("PIN_POLICY__MAX_FAILED_ATTEMPTS", "5")
