@@ -65,7 +65,7 @@ pub fn test_config_with(
 ) -> anyhow::Result<Config> {
     let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndata_dir = {data_dir:?}\ndatabase_url = {database_url:?}\n\
-         [hashing]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n\
+         [hashing]\nmemory_kib = 64\niterations = 1\nparallelism = 1\nallow_weak = true\n\
          [mailbox]\nenabled = false\n[lifecycle]\ndrain = \"0s\"\n",
     );
     for role in ROLES {

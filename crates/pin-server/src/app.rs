@@ -123,7 +123,9 @@ fn scheme(url: &str) -> &str {
 fn callers(config: &Config) -> anyhow::Result<(Callers, Option<PathBuf>)> {
     let mut callers = Callers::default();
     for caller in &config.callers {
-        callers.add(&caller.id, &caller.token_sha256, &caller.roles)?;
+        for hash in caller.token_sha256.all() {
+            callers.add(&caller.id, hash, &caller.roles)?;
+        }
     }
     if !callers.is_empty() {
         return Ok((callers, None));

@@ -18,9 +18,16 @@ use crate::{
     usecase::registry::{Loader, RecordOutcome, upsert_record},
 };
 
-/// The INPS PIN identity service.
+/// The INPS PIN identity service: the gRPC server that authenticates citizens with their
+/// PIN and authorizes their benefit applications, and its maintenance commands.
+///
+/// Configuration comes from a TOML file (`--config` or `PIN_CONFIG`) and from `PIN_*`
+/// environment variables, which override its keys: `PIN_LISTEN=0.0.0.0:50051`,
+/// `PIN_DATABASE_URL=postgres://…`, `PIN_POLICY__MAX_FAILED_ATTEMPTS=5` (a double
+/// underscore goes one table down). Without a file or variables the server listens on
+/// 127.0.0.1:50051 with a SQLite database and a development caller in `./data`.
 #[derive(Debug, Parser)]
-#[command(name = "pin-server", version, about)]
+#[command(name = "pin-server", version, about, long_about)]
 pub struct Cli {
     /// TOML configuration file; `PIN_*` environment variables override its keys.
     #[arg(long, env = "PIN_CONFIG", global = true)]
@@ -34,7 +41,18 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server until SIGINT or SIGTERM.
-    Serve,
+    ///
+    /// Common settings, as environment variables: `PIN_LISTEN` (address, default
+    /// 127.0.0.1:50051), `PIN_DATA_DIR` (default ./data), `PIN_DATABASE_URL` (default a
+    /// SQLite file in the data folder), `PIN_CALLERS` (the calling services; without any,
+    /// a development caller is created, on loopback only), `PIN_LOG__FORMAT` (text or
+    /// json). Every key of the configuration file has one: see the Configuration section of
+    /// the README.
+    Serve {
+        /// Listen on this address instead of the configured one, e.g. 0.0.0.0:50051.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Registry maintenance.

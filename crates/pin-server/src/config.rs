@@ -127,6 +127,9 @@ pub struct HashingConfig {
     pub parallelism: u32,
     /// Hashing threads; the number of cores when unset.
     pub workers: Option<usize>,
+    /// Accept parameters below OWASP's minimum for argon2id: for tests and benchmarks
+    /// only, never in production.
+    pub allow_weak: bool,
 }
 
 impl Default for HashingConfig {
@@ -136,11 +139,29 @@ impl Default for HashingConfig {
             iterations: 2,
             parallelism: 1,
             workers: None,
+            allow_weak: false,
         }
     }
 }
 
+/// OWASP's minimum argon2id configurations (memory in KiB, iterations), with one lane:
+/// any at least as strong in both is accepted.
+const OWASP_MINIMUMS: [(u32, u32); 5] = [
+    (47_104, 1),
+    (19_456, 2),
+    (12_288, 3),
+    (9_216, 4),
+    (7_168, 5),
+];
+
 impl HashingConfig {
+    /// Whether the parameters meet one of OWASP's minimum configurations.
+    pub fn meets_owasp_minimum(&self) -> bool {
+        OWASP_MINIMUMS
+            .iter()
+            .any(|&(memory, iterations)| self.memory_kib >= memory && self.iterations >= iterations)
+    }
+
     /// The parameters for the domain's hasher.
     pub fn params(&self) -> HashParams {
         HashParams {
@@ -320,14 +341,36 @@ impl Default for LimitsConfig {
     }
 }
 
+/// One token hash, or several while a token is rotated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TokenHashes {
+    /// The usual case.
+    One(String),
+    /// During a rotation.
+    Several(Vec<String>),
+}
+
+impl TokenHashes {
+    /// Every hash.
+    pub fn all(&self) -> Vec<&str> {
+        match self {
+            TokenHashes::One(hash) => vec![hash.as_str()],
+            TokenHashes::Several(hashes) => hashes.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
 /// A calling service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallerConfig {
     /// The caller's id, recorded in logs and audit records.
     pub id: String,
-    /// Hex SHA-256 of the caller's bearer token; the token itself is never configured here.
-    pub token_sha256: String,
+    /// Hex SHA-256 of the caller's bearer token — or a list of two while a token is
+    /// rotated (the old and the new one both work until the old is removed). The token
+    /// itself is never configured here.
+    pub token_sha256: TokenHashes,
     /// The roles the caller holds.
     pub roles: Vec<Role>,
 }
@@ -390,6 +433,19 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        let parse = |table: &toml::Table| -> Result<Config, toml::de::Error> {
+            toml::Value::Table(table.clone()).try_into()
+        };
+        let source = file.map_or_else(
+            || "configuration".to_owned(),
+            |path| path.display().to_string(),
+        );
+        let mut config =
+            parse(&table).map_err(|error| anyhow::anyhow!("configuration {source}: {error}"))?;
+        // Each variable is applied and checked in turn, so that an error names the
+        // variable that caused it (`PIN_LISTN`, not "unknown field `listn`").
+        let mut env: Vec<(String, String)> = env.into_iter().collect();
+        env.sort();
         for (name, value) in env {
             let Some(key) = name.strip_prefix("PIN_") else {
                 continue;
@@ -401,10 +457,9 @@ impl Config {
             let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
             set_path(&mut table, &path, env_value(&value))
                 .with_context(|| format!("environment variable {name}"))?;
+            config = parse(&table)
+                .map_err(|error| anyhow::anyhow!("environment variable {name}: {error}"))?;
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|error: toml::de::Error| anyhow::anyhow!("configuration: {error}"))?;
         config.check()?;
         Ok(config)
     }
@@ -414,6 +469,15 @@ impl Config {
         self.policy.build()?;
         if self.hashing.workers == Some(0) {
             bail!("hashing.workers must be at least 1");
+        }
+        if !self.hashing.allow_weak && !self.hashing.meets_owasp_minimum() {
+            bail!(
+                "hashing: memory_kib = {} with iterations = {} is below OWASP's minimum for \
+                 argon2id (e.g. 19456 KiB with 2 iterations, or 47104 KiB with 1); \
+                 hashing.allow_weak = true accepts it, for tests only",
+                self.hashing.memory_kib,
+                self.hashing.iterations
+            );
         }
         if self.limits.link_requests_per_caller_per_minute == 0 {
             bail!("limits.link_requests_per_caller_per_minute must be at least 1");
@@ -449,10 +513,14 @@ impl Config {
             if caller.id.trim().is_empty() {
                 bail!("callers[{index}].id must not be empty");
             }
-            if caller.token_sha256.len() != 64
-                || !caller.token_sha256.bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                bail!("callers[{index}].token_sha256 must be 64 hexadecimal characters");
+            let hashes = caller.token_sha256.all();
+            if hashes.is_empty() || hashes.len() > 2 {
+                bail!("callers[{index}].token_sha256 must be one hash, or two while rotating");
+            }
+            for hash in hashes {
+                if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    bail!("callers[{index}].token_sha256 must be 64 hexadecimal characters");
+                }
             }
             if caller.roles.is_empty() {
                 bail!("callers[{index}].roles must name at least one role");
@@ -462,6 +530,24 @@ impl Config {
         ids.sort_unstable();
         if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
             bail!("callers: id {:?} appears twice", pair[0]);
+        }
+        let mut hashes: Vec<(String, &str)> = self
+            .callers
+            .iter()
+            .flat_map(|c| {
+                c.token_sha256
+                    .all()
+                    .into_iter()
+                    .map(|h| (h.to_ascii_lowercase(), c.id.as_str()))
+            })
+            .collect();
+        hashes.sort_unstable();
+        if let Some(pair) = hashes.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            bail!(
+                "callers: {:?} and {:?} have the same token_sha256: one token would be both",
+                pair[0].1,
+                pair[1].1
+            );
         }
         Ok(())
     }
@@ -585,6 +671,63 @@ mod tests {
         refused(
             &[("PIN_DATABASE__MAX_CONNECTIONS", "0")],
             "database.max_connections",
+        );
+    }
+
+    #[test]
+    fn an_error_from_the_environment_names_the_variable() {
+        refused(&[("PIN_LISTN", "0.0.0.0:50051")], "PIN_LISTN");
+        refused(
+            &[("PIN_POLICY__TICKET_LIFETIME", "ten")],
+            "PIN_POLICY__TICKET_LIFETIME",
+        );
+    }
+
+    #[test]
+    fn argon2_below_the_owasp_minimum_is_refused_unless_allowed_for_tests() {
+        refused(
+            &[
+                ("PIN_HASHING__MEMORY_KIB", "8192"),
+                ("PIN_HASHING__ITERATIONS", "2"),
+            ],
+            "OWASP",
+        );
+        let weak = [
+            ("PIN_HASHING__MEMORY_KIB", "64"),
+            ("PIN_HASHING__ITERATIONS", "1"),
+            ("PIN_HASHING__ALLOW_WEAK", "true"),
+        ];
+        assert!(Config::load(None, env(&weak)).is_ok());
+        let strong = [
+            ("PIN_HASHING__MEMORY_KIB", "9216"),
+            ("PIN_HASHING__ITERATIONS", "4"),
+        ];
+        assert!(Config::load(None, env(&strong)).is_ok());
+    }
+
+    fn callers_file(callers: &str) -> anyhow::Result<Config> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), callers).unwrap();
+        Config::load(Some(file.path()), env(&[]))
+    }
+
+    #[test]
+    fn two_callers_with_one_token_are_refused_and_a_token_can_be_rotated() {
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let twice = format!(
+            "[[callers]]\nid = \"portal\"\ntoken_sha256 = \"{a}\"\nroles = [\"portal\"]\n\
+             [[callers]]\nid = \"desk\"\ntoken_sha256 = \"{}\"\nroles = [\"office\"]\n",
+            a.to_uppercase()
+        );
+        let error = format!("{:#}", callers_file(&twice).unwrap_err());
+        assert!(error.contains("same token_sha256"), "{error}");
+        let rotating = format!(
+            "[[callers]]\nid = \"portal\"\ntoken_sha256 = [\"{a}\", \"{b}\"]\nroles = [\"portal\"]\n"
+        );
+        let config = callers_file(&rotating).unwrap();
+        assert_eq!(
+            config.callers[0].token_sha256.all(),
+            [a.as_str(), b.as_str()]
         );
     }
 

@@ -21,7 +21,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = cli.load_config()?;
+    let mut config = cli.load_config()?;
+    if let Command::Serve {
+        listen: Some(listen),
+    } = &cli.command
+    {
+        config.listen = *listen;
+    }
     telemetry::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -29,7 +35,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve => cli::serve(config).await.map(|()| ExitCode::SUCCESS),
+            Command::Serve { .. } => cli::serve(config).await.map(|()| ExitCode::SUCCESS),
             Command::Migrate => cli::migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::CheckConfig => {
                 cli::check_config(&config);

@@ -100,6 +100,7 @@ pub async fn start_with(
             .env("PIN_LIFECYCLE__DRAIN", "0s")
             .env("PIN_HASHING__MEMORY_KIB", "64")
             .env("PIN_HASHING__ITERATIONS", "1")
+            .env("PIN_HASHING__ALLOW_WEAK", "true")
             .env("PIN_POLICY__MAX_FAILED_ATTEMPTS", "5")
             .env("PIN_POLICY__LOCK_DURATIONS", "[\"1h\"]")
             .env("RUST_LOG", "warn")
