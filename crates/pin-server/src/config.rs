@@ -262,7 +262,7 @@ impl PolicyConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MailboxConfig {
     /// Write each delivery as a file under `<data_dir>/mailbox/<channel>/`. Development
-    /// only; when unset, on exactly when the server listens on loopback.
+    /// only; when unset, on exactly when no callers are configured.
     pub enabled: Option<bool>,
 }
 
@@ -552,11 +552,12 @@ impl Config {
         Ok(())
     }
 
-    /// Whether the development mailbox worker runs.
+    /// Whether the development mailbox worker runs: when enabled explicitly, or by default
+    /// exactly when no callers are configured (the development setup). Never merely
+    /// because the address is loopback: behind a sidecar it would write every PIN half
+    /// into the pod.
     pub fn mailbox_enabled(&self) -> bool {
-        self.mailbox
-            .enabled
-            .unwrap_or_else(|| self.listen.ip().is_loopback())
+        self.mailbox.enabled.unwrap_or(self.callers.is_empty())
     }
 
     /// The database URL, defaulting to a SQLite file in the data folder.
@@ -728,6 +729,21 @@ mod tests {
         assert_eq!(
             config.callers[0].token_sha256.all(),
             [a.as_str(), b.as_str()]
+        );
+    }
+
+    #[test]
+    fn the_mailbox_runs_by_default_only_without_callers() {
+        assert!(Config::load(None, env(&[])).unwrap().mailbox_enabled());
+        let hash = "a".repeat(64);
+        let with_callers = callers_file(&format!(
+            "listen = \"127.0.0.1:50051\"\n[[callers]]\nid = \"portal\"\n\
+             token_sha256 = \"{hash}\"\nroles = [\"portal\"]\n"
+        ))
+        .unwrap();
+        assert!(
+            !with_callers.mailbox_enabled(),
+            "loopback alone does not enable it"
         );
     }
 
