@@ -95,6 +95,38 @@ pub async fn lease_one(channel: &GrpcChannel, kind: Channel) -> pb::Delivery {
     item
 }
 
+/// Leases every pending delivery of `kind` (up to 100) and acknowledges each as sent.
+pub async fn lease_all(channel: &GrpcChannel, kind: Channel) -> Vec<pb::Delivery> {
+    let mut delivery = DeliveryServiceClient::new(channel.clone());
+    let leased = delivery
+        .lease_deliveries(as_role(
+            "delivery",
+            LeaseDeliveriesRequest {
+                channel: kind.into(),
+                max_deliveries: 100,
+                lease_duration: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    for item in &leased {
+        delivery
+            .ack_delivery(as_role(
+                "delivery",
+                AckDeliveryRequest {
+                    delivery_id: item.id.clone(),
+                    result: DeliveryResult::Sent.into(),
+                    failure_reason: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    leased
+}
+
 /// Requests Mario's PIN online and reads both halves from the outbox: the 16 characters.
 pub async fn obtain_initial_pin(app: &TestApp) -> String {
     let mut issuance = IssuanceServiceClient::new(app.channel.clone());

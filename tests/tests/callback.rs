@@ -22,7 +22,7 @@ use pin_proto::v1::{
 };
 use pin_tests::{
     Backend, TestApp, as_role, both_backends, by_operator,
-    citizen::{MARIO, authenticate, import_registry, lease_one, mario_request, session},
+    citizen::{MARIO, authenticate, import_registry, lease_all, lease_one, mario_request, session},
     spawn_app,
 };
 use tonic::{Code, Status, transport::Channel as GrpcChannel};
@@ -255,38 +255,6 @@ fn assert_refused(outcome: Result<CallbackCase, Status>, code: Code, why: &str) 
         (code, why),
         "{status:?}"
     );
-}
-
-/// Leases every pending delivery of `kind` and acknowledges each as sent.
-async fn lease_all(channel: &GrpcChannel, kind: Channel) -> Vec<pb::Delivery> {
-    let mut delivery = DeliveryServiceClient::new(channel.clone());
-    let leased = delivery
-        .lease_deliveries(as_role(
-            "delivery",
-            LeaseDeliveriesRequest {
-                channel: kind.into(),
-                max_deliveries: 100,
-                lease_duration: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .deliveries;
-    for item in &leased {
-        delivery
-            .ack_delivery(as_role(
-                "delivery",
-                AckDeliveryRequest {
-                    delivery_id: item.id.clone(),
-                    result: DeliveryResult::Sent.into(),
-                    failure_reason: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
-    leased
 }
 
 /// Nothing is waiting in the outbox for a PIN half, on any channel.

@@ -9,15 +9,14 @@
 use std::sync::Arc;
 
 use pin_proto::v1::{
-    self as pb, AckDeliveryRequest, AddContactByContactCenterRequest, Channel, ContactChange,
-    ContactKind, DeliveryPurpose, DeliveryResult, GetContactsRequest, LeaseDeliveriesRequest,
-    ListAuditEventsRequest, UpdateContactsRequest, VerifyContactRequest,
-    audit_service_client::AuditServiceClient, contacts_service_client::ContactsServiceClient,
-    delivery_service_client::DeliveryServiceClient,
+    self as pb, AddContactByContactCenterRequest, Channel, ContactChange, ContactKind,
+    DeliveryPurpose, GetContactsRequest, ListAuditEventsRequest, UpdateContactsRequest,
+    VerifyContactRequest, audit_service_client::AuditServiceClient,
+    contacts_service_client::ContactsServiceClient,
 };
 use pin_tests::{
     Backend, TestApp, as_role, both_backends, by_operator,
-    citizen::{MARIO, activated, session},
+    citizen::{MARIO, activated, lease_all, session},
     spawn_app,
 };
 use tonic::{Code, Status, transport::Channel as GrpcChannel};
@@ -57,43 +56,11 @@ fn client(channel: &GrpcChannel) -> ContactsServiceClient<GrpcChannel> {
     ContactsServiceClient::new(channel.clone())
 }
 
-/// Leases every pending delivery of `channel` and acknowledges each as sent.
-async fn lease_all(app: &TestApp, channel: Channel) -> Vec<pb::Delivery> {
-    let mut delivery = DeliveryServiceClient::new(app.channel.clone());
-    let leased = delivery
-        .lease_deliveries(as_role(
-            "delivery",
-            LeaseDeliveriesRequest {
-                channel: channel.into(),
-                max_deliveries: 100,
-                lease_duration: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .deliveries;
-    for item in &leased {
-        delivery
-            .ack_delivery(as_role(
-                "delivery",
-                AckDeliveryRequest {
-                    delivery_id: item.id.clone(),
-                    result: DeliveryResult::Sent.into(),
-                    failure_reason: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
-    leased
-}
-
 /// Every delivery queued since the last lease, on every channel.
 async fn queued(app: &TestApp) -> Vec<pb::Delivery> {
     let mut all = Vec::new();
     for channel in [Channel::Sms, Channel::Email, Channel::Pec, Channel::Post] {
-        all.extend(lease_all(app, channel).await);
+        all.extend(lease_all(&app.channel, channel).await);
     }
     all
 }

@@ -8,20 +8,20 @@
 use std::time::{Duration, Instant};
 
 use pin_proto::v1::{
-    self as pb, AckDeliveryRequest, Channel, CompleteFirstAccessRequest, ConfirmRecoveryRequest,
-    ContactDetails, DeliveryPurpose, DeliveryResult, EventKind, FirstHalfChannel, IdentityDocument,
-    IdentityDocumentKind, IntrospectSessionRequest, IssuanceOutcome, LeaseDeliveriesRequest,
-    RequestPinOnlineRequest, RevokeByContactCenterRequest, StartRecoveryRequest, SubscribeRequest,
-    UpgradeAtOfficeRequest, authenticate_response::Result as Outcome,
+    self as pb, Channel, CompleteFirstAccessRequest, ConfirmRecoveryRequest, ContactDetails,
+    DeliveryPurpose, EventKind, FirstHalfChannel, IdentityDocument, IdentityDocumentKind,
+    IntrospectSessionRequest, IssuanceOutcome, RequestPinOnlineRequest,
+    RevokeByContactCenterRequest, StartRecoveryRequest, SubscribeRequest, UpgradeAtOfficeRequest,
+    authenticate_response::Result as Outcome,
     authentication_service_client::AuthenticationServiceClient,
-    delivery_service_client::DeliveryServiceClient, event_service_client::EventServiceClient,
-    issuance_service_client::IssuanceServiceClient, recovery_service_client::RecoveryServiceClient,
+    event_service_client::EventServiceClient, issuance_service_client::IssuanceServiceClient,
+    recovery_service_client::RecoveryServiceClient,
     revocation_service_client::RevocationServiceClient, subscribe_response::Detail,
     upgrade_service_client::UpgradeServiceClient,
 };
 use pin_tests::{
     Backend, TestApp, as_role, both_backends, by_operator,
-    citizen::{MARIO, authenticate, import_registry, mario_request, session},
+    citizen::{MARIO, authenticate, import_registry, lease_all, mario_request, session},
     spawn_app, spawn_app_with,
 };
 use tonic::{Code, Status};
@@ -69,43 +69,11 @@ fn mario_online(
     request
 }
 
-/// Leases every pending delivery of `channel` and acknowledges each as sent.
-async fn lease_all(app: &TestApp, channel: Channel) -> Vec<pb::Delivery> {
-    let mut delivery = DeliveryServiceClient::new(app.channel.clone());
-    let leased = delivery
-        .lease_deliveries(as_role(
-            "delivery",
-            LeaseDeliveriesRequest {
-                channel: channel.into(),
-                max_deliveries: 100,
-                lease_duration: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .deliveries;
-    for item in &leased {
-        delivery
-            .ack_delivery(as_role(
-                "delivery",
-                AckDeliveryRequest {
-                    delivery_id: item.id.clone(),
-                    result: DeliveryResult::Sent.into(),
-                    failure_reason: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
-    leased
-}
-
 /// Empties the outbox: every pending delivery of every channel, acknowledged.
 async fn drain(app: &TestApp) -> Vec<pb::Delivery> {
     let mut all = Vec::new();
     for channel in [Channel::Sms, Channel::Email, Channel::Pec, Channel::Post] {
-        all.extend(lease_all(app, channel).await);
+        all.extend(lease_all(&app.channel, channel).await);
     }
     all
 }
@@ -144,12 +112,12 @@ async fn request_pin(app: &TestApp, request: RequestPinOnlineRequest) -> String 
         _ => (Channel::Sms, MARIO_MOBILE_E164),
     };
     let first = only(
-        &lease_all(app, channel).await,
+        &lease_all(&app.channel, channel).await,
         DeliveryPurpose::PinFirstHalf,
     );
     assert_eq!(first.recipient, recipient);
     let second = only(
-        &lease_all(app, Channel::Post).await,
+        &lease_all(&app.channel, Channel::Post).await,
         DeliveryPurpose::PinSecondHalf,
     );
     assert_eq!((first.secret.len(), second.secret.len()), (8, 8));
@@ -268,7 +236,7 @@ async fn start(app: &TestApp, request: StartRecoveryRequest) -> Duration {
 async fn link_for_mario(app: &TestApp, request_id: &str) -> String {
     start(app, start_request(request_id, MARIO, marios_contacts())).await;
     let link = only(
-        &lease_all(app, Channel::Email).await,
+        &lease_all(&app.channel, Channel::Email).await,
         DeliveryPurpose::RecoveryLink,
     );
     assert_eq!(link.recipient, MARIO_EMAIL);
@@ -385,7 +353,7 @@ async fn a_recovery_replaces_the_pin_at_the_same_level_and_ends_its_sessions(bac
     )
     .await;
     let link = only(
-        &lease_all(&app, Channel::Email).await,
+        &lease_all(&app.channel, Channel::Email).await,
         DeliveryPurpose::RecoveryLink,
     );
     assert_eq!(link.recipient, MARIO_EMAIL);
@@ -395,8 +363,8 @@ async fn a_recovery_replaces_the_pin_at_the_same_level_and_ends_its_sessions(bac
         "{link:?}"
     );
     assert!(link.body.contains(&link.secret), "{link:?}");
-    assert!(lease_all(&app, Channel::Sms).await.is_empty());
-    assert!(lease_all(&app, Channel::Pec).await.is_empty());
+    assert!(lease_all(&app.channel, Channel::Sms).await.is_empty());
+    assert!(lease_all(&app.channel, Channel::Pec).await.is_empty());
     // Until the link is followed, nothing changes: the old PIN still logs in.
     let second_session = session(&app, &old_pin).await;
     assert!(is_active(&app, &first_session.session_token).await);
@@ -405,8 +373,8 @@ async fn a_recovery_replaces_the_pin_at_the_same_level_and_ends_its_sessions(bac
 
     // The first half goes by SMS to the mobile, the second half to the e-mail the link
     // went to; every registered contact is told.
-    let sms = lease_all(&app, Channel::Sms).await;
-    let email = lease_all(&app, Channel::Email).await;
+    let sms = lease_all(&app.channel, Channel::Sms).await;
+    let email = lease_all(&app.channel, Channel::Email).await;
     let first = only(&sms, DeliveryPurpose::PinFirstHalf);
     let second = only(&email, DeliveryPurpose::PinSecondHalf);
     assert_eq!(first.recipient, MARIO_MOBILE_E164);
@@ -532,7 +500,7 @@ async fn a_start_takes_the_same_time_whether_or_not_anything_matched(backend: Ba
         );
     }
     let links = of(
-        &lease_all(&app, Channel::Email).await,
+        &lease_all(&app.channel, Channel::Email).await,
         DeliveryPurpose::RecoveryLink,
     );
     assert_eq!(links.len(), 10, "one link per matching start");
@@ -561,8 +529,8 @@ async fn of_concurrent_confirmations_one_wins_and_one_pin_is_issued(backend: Bac
     for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
         assert_link_invalid(refused);
     }
-    let sms = lease_all(&app, Channel::Sms).await;
-    let email = lease_all(&app, Channel::Email).await;
+    let sms = lease_all(&app.channel, Channel::Sms).await;
+    let email = lease_all(&app.channel, Channel::Email).await;
     let first = only(&sms, DeliveryPurpose::PinFirstHalf);
     let second = only(&email, DeliveryPurpose::PinSecondHalf);
     assert_eq!(of(&sms, DeliveryPurpose::Notice).len(), 1, "{sms:?}");
@@ -675,7 +643,7 @@ async fn fewer_than_two_contacts_are_refused_and_starts_are_limited(backend: Bac
     }
     // Mario's five starts sent five links (a retry sent nothing), the refused one none.
     let links = of(
-        &lease_all(&app, Channel::Email).await,
+        &lease_all(&app.channel, Channel::Email).await,
         DeliveryPurpose::RecoveryLink,
     );
     assert_eq!(links.len(), 5, "{links:?}");

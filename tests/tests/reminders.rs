@@ -6,15 +6,13 @@
 use std::time::Duration;
 
 use pin_proto::v1::{
-    self as pb, AckDeliveryRequest, Channel, DeliveryPurpose, DeliveryResult,
-    LeaseDeliveriesRequest, ListAuditEventsRequest, RevokeByContactCenterRequest,
-    audit_service_client::AuditServiceClient, delivery_service_client::DeliveryServiceClient,
-    issuance_service_client::IssuanceServiceClient,
+    self as pb, Channel, DeliveryPurpose, ListAuditEventsRequest, RevokeByContactCenterRequest,
+    audit_service_client::AuditServiceClient, issuance_service_client::IssuanceServiceClient,
     revocation_service_client::RevocationServiceClient,
 };
 use pin_tests::{
     Backend, TestApp, TestDatabase, as_role, both_backends, by_operator,
-    citizen::{MARIO, activated, import_registry, mario_request},
+    citizen::{MARIO, activated, import_registry, lease_all, mario_request},
     spawn_app_with, spawn_sharing,
 };
 
@@ -29,38 +27,6 @@ const FAST_JOB: &[(&str, &str)] = &[
 /// Long enough for several runs of the job on every replica.
 const SEVERAL_RUNS: Duration = Duration::from_millis(600);
 
-/// Leases every pending delivery of `channel` and acknowledges each as sent.
-async fn lease_all(app: &TestApp, channel: Channel) -> Vec<pb::Delivery> {
-    let mut delivery = DeliveryServiceClient::new(app.channel.clone());
-    let leased = delivery
-        .lease_deliveries(as_role(
-            "delivery",
-            LeaseDeliveriesRequest {
-                channel: channel.into(),
-                max_deliveries: 100,
-                lease_duration: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .deliveries;
-    for item in &leased {
-        delivery
-            .ack_delivery(as_role(
-                "delivery",
-                AckDeliveryRequest {
-                    delivery_id: item.id.clone(),
-                    result: DeliveryResult::Sent.into(),
-                    failure_reason: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
-    leased
-}
-
 fn advance(apps: &[&TestApp], by: time::Duration) {
     for app in apps {
         app.clock.advance(by);
@@ -69,7 +35,7 @@ fn advance(apps: &[&TestApp], by: time::Duration) {
 
 /// The reminders queued since the last lease: notices by SMS to Mario's proven mobile.
 async fn reminders(app: &TestApp) -> Vec<pb::Delivery> {
-    let sms = lease_all(app, Channel::Sms).await;
+    let sms = lease_all(&app.channel, Channel::Sms).await;
     for delivery in &sms {
         assert_eq!(delivery.purpose(), DeliveryPurpose::Notice, "{delivery:?}");
         assert!(delivery.secret.is_empty());
@@ -104,7 +70,7 @@ async fn reminders_go_once_per_threshold_while_two_replicas_run_the_job(backend:
     // Mario's PIN is set now and expires in 20 days; his mobile carried the first half,
     // so it is proven. His e-mail got a code at first access and stays unproven.
     activated(&one).await;
-    assert_eq!(lease_all(&one, Channel::Email).await.len(), 1);
+    assert_eq!(lease_all(&one.channel, Channel::Email).await.len(), 1);
     tokio::time::sleep(SEVERAL_RUNS).await;
     assert!(reminders(&one).await.is_empty(), "nothing is due yet");
 
@@ -118,7 +84,7 @@ async fn reminders_go_once_per_threshold_while_two_replicas_run_the_job(backend:
     assert_eq!(first.len(), 1, "{first:?}");
     assert_eq!(first[0].recipient, "+393471234567");
     assert!(
-        lease_all(&one, Channel::Email).await.is_empty(),
+        lease_all(&one.channel, Channel::Email).await.is_empty(),
         "an unproven contact gets no reminder"
     );
     tokio::time::sleep(SEVERAL_RUNS).await;
@@ -152,7 +118,7 @@ both_backends!(reminders_go_once_per_threshold_while_two_replicas_run_the_job);
 async fn a_job_that_did_not_run_sends_only_the_most_urgent_reminder(backend: Backend) {
     let app = spawn_app_with(backend, FAST_JOB).await;
     activated(&app).await;
-    lease_all(&app, Channel::Email).await;
+    lease_all(&app.channel, Channel::Email).await;
     // Straight to two days before the expiry: both thresholds have passed.
     app.clock.advance(time::Duration::days(18));
     tokio::time::sleep(SEVERAL_RUNS).await;
@@ -192,8 +158,8 @@ async fn the_undelivered_halves_of_a_revoked_pin_are_cancelled(backend: Backend)
         .await
         .unwrap();
     tokio::time::sleep(SEVERAL_RUNS).await;
-    assert!(lease_all(&app, Channel::Sms).await.is_empty());
-    assert!(lease_all(&app, Channel::Post).await.is_empty());
+    assert!(lease_all(&app.channel, Channel::Sms).await.is_empty());
+    assert!(lease_all(&app.channel, Channel::Post).await.is_empty());
     app.stop().await;
 }
 both_backends!(the_undelivered_halves_of_a_revoked_pin_are_cancelled);

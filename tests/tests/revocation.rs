@@ -10,21 +10,20 @@ use std::{
 };
 
 use pin_proto::v1::{
-    self as pb, AckDeliveryRequest, Action, AuthorizeRequest, Channel, CompleteFirstAccessRequest,
-    ConfirmOnlineRevocationRequest, Decision, DeliveryPurpose, DeliveryResult, DenyReason,
-    EventKind, FirstHalfChannel, IntrospectSessionRequest, IssuanceOutcome, LeaseDeliveriesRequest,
-    ListAuditEventsRequest, RequestPinOnlineRequest, RevokeByContactCenterRequest,
-    StartOnlineRevocationRequest, SubscribeRequest, audit_service_client::AuditServiceClient,
+    self as pb, Action, AuthorizeRequest, Channel, CompleteFirstAccessRequest,
+    ConfirmOnlineRevocationRequest, Decision, DeliveryPurpose, DenyReason, EventKind,
+    FirstHalfChannel, IntrospectSessionRequest, IssuanceOutcome, ListAuditEventsRequest,
+    RequestPinOnlineRequest, RevokeByContactCenterRequest, StartOnlineRevocationRequest,
+    SubscribeRequest, audit_service_client::AuditServiceClient,
     authenticate_response::Result as Outcome,
     authentication_service_client::AuthenticationServiceClient,
     authorization_service_client::AuthorizationServiceClient,
-    delivery_service_client::DeliveryServiceClient, event_service_client::EventServiceClient,
-    issuance_service_client::IssuanceServiceClient,
+    event_service_client::EventServiceClient, issuance_service_client::IssuanceServiceClient,
     revocation_service_client::RevocationServiceClient, subscribe_response::Detail,
 };
 use pin_tests::{
     Backend, TestApp, as_role, both_backends, by_operator,
-    citizen::{MARIO, authenticate, import_registry, mario_request, session},
+    citizen::{MARIO, authenticate, import_registry, lease_all, mario_request, session},
     spawn_app, spawn_app_with,
 };
 use tonic::{Code, Status, transport::Channel as GrpcChannel};
@@ -53,38 +52,6 @@ fn mario_by_email(request_id: &str) -> RequestPinOnlineRequest {
     request
 }
 
-/// Leases every pending delivery of `channel` and acknowledges each as sent.
-async fn lease_all(app: &TestApp, channel: Channel) -> Vec<pb::Delivery> {
-    let mut delivery = DeliveryServiceClient::new(app.channel.clone());
-    let leased = delivery
-        .lease_deliveries(as_role(
-            "delivery",
-            LeaseDeliveriesRequest {
-                channel: channel.into(),
-                max_deliveries: 100,
-                lease_duration: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .deliveries;
-    for item in &leased {
-        delivery
-            .ack_delivery(as_role(
-                "delivery",
-                AckDeliveryRequest {
-                    delivery_id: item.id.clone(),
-                    result: DeliveryResult::Sent.into(),
-                    failure_reason: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
-    leased
-}
-
 /// The one delivery of `purpose` among `deliveries`.
 fn only(deliveries: &[pb::Delivery], purpose: DeliveryPurpose) -> pb::Delivery {
     let matching: Vec<_> = deliveries
@@ -109,12 +76,12 @@ async fn request_by_email(app: &TestApp, request_id: &str) -> String {
         .into_inner();
     assert_eq!(answer.outcome(), IssuanceOutcome::LetterComing);
     let first = only(
-        &lease_all(app, Channel::Email).await,
+        &lease_all(&app.channel, Channel::Email).await,
         DeliveryPurpose::PinFirstHalf,
     );
     assert_eq!(first.recipient, MARIO_EMAIL);
     let second = only(
-        &lease_all(app, Channel::Post).await,
+        &lease_all(&app.channel, Channel::Post).await,
         DeliveryPurpose::PinSecondHalf,
     );
     assert_eq!((first.secret.len(), second.secret.len()), (8, 8));
@@ -147,7 +114,7 @@ async fn holder(app: &TestApp) -> String {
     let initial = request_by_email(app, "req-1").await;
     let pin = first_access(app, &initial).await;
     let code = only(
-        &lease_all(app, Channel::Pec).await,
+        &lease_all(&app.channel, Channel::Pec).await,
         DeliveryPurpose::VerificationCode,
     );
     assert_eq!(code.recipient, MARIO_PEC);
@@ -206,8 +173,8 @@ async fn confirm(channel: &GrpcChannel, link_token: &str) -> Result<(), Status> 
 
 /// The revocation links queued since the last lease, of both e-mail channels.
 async fn queued_links(app: &TestApp) -> Vec<pb::Delivery> {
-    let mut all = lease_all(app, Channel::Email).await;
-    all.extend(lease_all(app, Channel::Pec).await);
+    let mut all = lease_all(&app.channel, Channel::Email).await;
+    all.extend(lease_all(&app.channel, Channel::Pec).await);
     for delivery in &all {
         assert_eq!(
             delivery.purpose(),

@@ -12,13 +12,13 @@ use std::{
 };
 
 use pin_proto::v1::{
-    AuthenticateRequest, CompleteFirstAccessRequest, EventKind, LogoutRequest, SubscribeRequest,
-    SubscribeResponse, authenticate_response::Result as Outcome,
+    AuthenticateRequest, EventKind, LogoutRequest, SubscribeRequest, SubscribeResponse,
+    authenticate_response::Result as Outcome,
     authentication_service_client::AuthenticationServiceClient,
     event_service_client::EventServiceClient, subscribe_response::Detail,
 };
 use pin_store::testing::TestDatabase;
-use support::{MARIO, Replica, authed, start, the_right_pin};
+use support::{MARIO, Replica, authed, first_access, start};
 use tonic::{Streaming, transport::Channel};
 
 const SESSIONS: usize = 30;
@@ -38,30 +38,6 @@ async fn login(channel: &Channel, pin: &str) -> String {
         Outcome::Session(session) => session.session_token,
         other => panic!("a session expected, got {other:?}"),
     }
-}
-
-/// Mario's 8-character PIN, after first access on `channel`.
-async fn first_access(channel: &Channel) -> String {
-    let initial = the_right_pin(channel).await;
-    let mut auth = AuthenticationServiceClient::new(channel.clone());
-    let answer = auth
-        .authenticate(authed(AuthenticateRequest {
-            codice_fiscale: MARIO.into(),
-            pin: initial,
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(Outcome::FirstAccessRequired(ticket)) = answer.result else {
-        panic!("first access expected")
-    };
-    auth.complete_first_access(authed(CompleteFirstAccessRequest {
-        ticket: ticket.ticket,
-    }))
-    .await
-    .unwrap()
-    .into_inner()
-    .new_pin
 }
 
 async fn subscribe(channel: &Channel, after: u64) -> Streaming<SubscribeResponse> {

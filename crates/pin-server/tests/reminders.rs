@@ -7,13 +7,11 @@ mod support;
 use std::time::Duration;
 
 use pin_proto::v1::{
-    AckDeliveryRequest, AuthenticateRequest, Channel, CompleteFirstAccessRequest, DeliveryPurpose,
-    DeliveryResult, LeaseDeliveriesRequest, authenticate_response::Result as Outcome,
-    authentication_service_client::AuthenticationServiceClient,
+    AckDeliveryRequest, Channel, DeliveryPurpose, DeliveryResult, LeaseDeliveriesRequest,
     delivery_service_client::DeliveryServiceClient,
 };
 use pin_store::testing::{Backend, TestDatabase};
-use support::{MARIO, authed, start_with, the_right_pin};
+use support::{authed, first_access, start_with};
 use tonic::transport::Channel as GrpcChannel;
 
 /// The job every 50 ms; PINs last 14 days, so a PIN set now is due its 14-day reminder.
@@ -22,27 +20,6 @@ const ENV: &[(&str, &str)] = &[
     ("PIN_POLICY__CITIZEN_PIN_LIFETIME", "14d"),
     ("PIN_POLICY__INTERMEDIARY_PIN_LIFETIME", "14d"),
 ];
-
-async fn first_access(channel: &GrpcChannel) {
-    let initial = the_right_pin(channel).await;
-    let mut auth = AuthenticationServiceClient::new(channel.clone());
-    let answer = auth
-        .authenticate(authed(AuthenticateRequest {
-            codice_fiscale: MARIO.into(),
-            pin: initial,
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(Outcome::FirstAccessRequired(ticket)) = answer.result else {
-        panic!("first access expected")
-    };
-    auth.complete_first_access(authed(CompleteFirstAccessRequest {
-        ticket: ticket.ticket,
-    }))
-    .await
-    .unwrap();
-}
 
 /// The notices queued by SMS since the last lease, acknowledged.
 async fn reminders(channel: &GrpcChannel) -> usize {

@@ -9,9 +9,12 @@ use std::{
 };
 
 use pin_proto::v1::{
-    self as pb, AckDeliveryRequest, Channel, DeliveryResult, LeaseDeliveriesRequest,
-    RequestPinOnlineRequest, UpsertPersonsRequest, delivery_service_client::DeliveryServiceClient,
-    issuance_service_client::IssuanceServiceClient, registry_service_client::RegistryServiceClient,
+    self as pb, AckDeliveryRequest, AuthenticateRequest, Channel, CompleteFirstAccessRequest,
+    DeliveryResult, LeaseDeliveriesRequest, RequestPinOnlineRequest, UpsertPersonsRequest,
+    authenticate_response::Result as Outcome,
+    authentication_service_client::AuthenticationServiceClient,
+    delivery_service_client::DeliveryServiceClient, issuance_service_client::IssuanceServiceClient,
+    registry_service_client::RegistryServiceClient,
 };
 use pin_server::auth::token_sha256_hex;
 use tonic::{Request, transport::Channel as GrpcChannel};
@@ -213,4 +216,28 @@ pub async fn the_right_pin(channel: &GrpcChannel) -> String {
             .unwrap();
     }
     pin
+}
+
+/// Mario's 8-character PIN, after first access on `channel`.
+pub async fn first_access(channel: &GrpcChannel) -> String {
+    let initial = the_right_pin(channel).await;
+    let mut auth = AuthenticationServiceClient::new(channel.clone());
+    let answer = auth
+        .authenticate(authed(AuthenticateRequest {
+            codice_fiscale: MARIO.into(),
+            pin: initial,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Outcome::FirstAccessRequired(ticket)) = answer.result else {
+        panic!("first access expected")
+    };
+    auth.complete_first_access(authed(CompleteFirstAccessRequest {
+        ticket: ticket.ticket,
+    }))
+    .await
+    .unwrap()
+    .into_inner()
+    .new_pin
 }
