@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use pin_domain::{
-    AuditAction, CodiceFiscale, ContactKind, DeliveryChannel, DeliveryPurpose, LinkPurpose,
-    OpaqueToken,
+    AuditAction, AuditOutcome, CodiceFiscale, ContactKind, DeliveryChannel, DeliveryPurpose,
+    LinkPurpose, OpaqueToken,
 };
 use pin_store::repo::{
     audit,
@@ -16,7 +16,11 @@ use pin_store::repo::{
     outbox::{NewDelivery, SECRET_PLACEHOLDER},
 };
 
-use super::Change;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Audit, Call, Change, RequestKey, once, recorded_as_is};
 use crate::{error::ServiceError, state::AppState, tokens::token_hash};
 
 /// Every answer to a request that must not tell whether the data matched takes at least
@@ -28,9 +32,76 @@ pub(super) const UNIFORM_ANSWER: Duration = Duration::from_millis(250);
 /// the data matched (so the limit tells nothing either).
 const REQUESTS_PER_HOUR: u64 = 5;
 
-/// Waits until [`UNIFORM_ANSWER`] has passed since `started`.
-pub(super) async fn answer_uniformly(started: Instant) {
+/// The answer to a link request: nothing, whatever happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRequested;
+
+recorded_as_is!(LinkRequested);
+
+/// What a link request found when the data matched: the link to send.
+pub(super) struct Found {
+    /// What following the link needs, as JSON.
+    pub payload: String,
+    /// The proven e-mail or PEC it goes to.
+    pub to: Contact,
+}
+
+/// A request for a recovery or revocation link, one shape for both: within the rates, the
+/// request's change runs `find` and sends the link it returns, if any; the same audit
+/// record either way (its outcome says which, for the institute's eyes only); and the
+/// answer, identical in both cases, no sooner than [`UNIFORM_ANSWER`].
+pub(super) async fn request(
+    state: &AppState,
+    call: &Call,
+    key: &RequestKey,
+    purpose: LinkPurpose,
+    cf: &CodiceFiscale,
+    find: impl AsyncFnOnce(&Change<'_>) -> Result<Option<Found>, ServiceError>,
+) -> Result<LinkRequested, ServiceError> {
+    let (method, action) = match purpose {
+        LinkPurpose::Recovery => (
+            "inps.pin.v1.RecoveryService/StartRecovery",
+            AuditAction::StartRecovery,
+        ),
+        LinkPurpose::Revocation => (
+            "inps.pin.v1.RevocationService/StartOnlineRevocation",
+            AuditAction::StartOnlineRevocation,
+        ),
+    };
+    let started = Instant::now();
+    let answer = once(state, call, key, async {
+        let change = Change::begin_once(state, call, key, method).await?;
+        within_rate(state, &change, cf, action).await?;
+        let mut details = BTreeMap::new();
+        let outcome = match find(&change).await? {
+            Some(Found { payload, to }) => {
+                let link = Link {
+                    purpose,
+                    cf,
+                    payload,
+                    to: &to,
+                };
+                let delivery = send(state, &change, link).await?;
+                details.insert("link_delivery_id".to_owned(), delivery.to_string());
+                AuditOutcome::Sent
+            }
+            None => AuditOutcome::Failed,
+        };
+        change
+            .audit(Audit {
+                action,
+                cf: Some(cf),
+                citizen_acts: true,
+                outcome,
+                details,
+            })
+            .await?;
+        change.commit_answer(&LinkRequested).await?;
+        Ok(LinkRequested)
+    })
+    .await;
     tokio::time::sleep_until((started + UNIFORM_ANSWER).into()).await;
+    answer
 }
 
 /// Refuses a codice fiscale that asked for `action` too often in the last hour, and a
@@ -38,7 +109,7 @@ pub(super) async fn answer_uniformly(started: Instant) {
 /// limit is high: it stops a caller that enumerates, not citizens). Counted inside the
 /// request's own change under the person's lock, so that concurrent requests for one
 /// codice fiscale cannot all slip under its limit.
-pub(super) async fn within_rate(
+async fn within_rate(
     state: &AppState,
     change: &Change<'_>,
     cf: &CodiceFiscale,
@@ -84,7 +155,7 @@ pub(super) async fn proven_contacts(
 }
 
 /// A link to send.
-pub(super) struct Link<'a> {
+struct Link<'a> {
     /// What following it does.
     pub purpose: LinkPurpose,
     /// Whose.
@@ -97,11 +168,7 @@ pub(super) struct Link<'a> {
 
 /// Stores a new link (voiding older ones of its purpose) and queues the message carrying
 /// it; returns the delivery's id.
-pub(super) async fn send(
-    state: &AppState,
-    change: &Change<'_>,
-    link: Link<'_>,
-) -> Result<i64, ServiceError> {
+async fn send(state: &AppState, change: &Change<'_>, link: Link<'_>) -> Result<i64, ServiceError> {
     let token = state.random(OpaqueToken::generate);
     let now = change.now();
     links::create(

@@ -18,7 +18,7 @@ pub mod delivery;
 pub mod events;
 pub mod issuance;
 pub mod issue;
-mod links;
+pub mod links;
 pub mod office;
 mod once;
 pub mod recovery;

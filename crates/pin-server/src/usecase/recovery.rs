@@ -4,7 +4,7 @@
 //! to two different proven contacts; the old PIN and its sessions end, the level and the
 //! proofing record stay, and every registered contact is told that a recovery happened.
 
-use std::{collections::BTreeMap, time::Instant};
+use std::collections::BTreeMap;
 
 use pin_domain::{
     AuditAction, AuditOutcome, CodiceFiscale, ContactKind, DeliveryChannel, DeliveryPurpose,
@@ -20,12 +20,9 @@ use serde::{Deserialize, Serialize};
 use super::{
     Audit, Call, Change, RequestKey,
     issue::{Contacts, hash_new, issue_credential},
-    links::{self, Link, answer_uniformly, proven, proven_contacts, within_rate},
-    once, recorded_as_is,
+    links::{self, Found, LinkRequested, proven, proven_contacts},
 };
 use crate::{error::ServiceError, state::AppState};
-
-const START: &str = "inps.pin.v1.RecoveryService/StartRecovery";
 
 /// What the holder gives to start a recovery.
 #[derive(Debug, Clone)]
@@ -37,12 +34,6 @@ pub struct RecoveryStart {
     /// Where the link should go; `None` for the rule (PEC if proven, else e-mail).
     pub link_to: Option<ContactKind>,
 }
-
-/// The answer to a start: nothing, whatever happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecoveryStarted;
-
-recorded_as_is!(RecoveryStarted);
 
 /// A contact a half goes to, as remembered by the link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,47 +81,16 @@ pub async fn start(
     call: &Call,
     key: &RequestKey,
     start: &RecoveryStart,
-) -> Result<RecoveryStarted, ServiceError> {
-    let started = Instant::now();
-    let answer = once(state, call, key, async {
-        let change = Change::begin_once(state, call, key, START).await?;
-        within_rate(state, &change, &start.cf, AuditAction::StartRecovery).await?;
-        let plan = plan(state, &change, start).await?;
-        let mut details = BTreeMap::new();
-        let outcome = match plan {
-            Some((payload, link_to)) => {
-                let delivery = links::send(
-                    state,
-                    &change,
-                    Link {
-                        purpose: LinkPurpose::Recovery,
-                        cf: &start.cf,
-                        payload: serde_json::to_string(&payload)
-                            .map_err(|error| ServiceError::Internal(error.into()))?,
-                        to: &link_to,
-                    },
-                )
-                .await?;
-                details.insert("link_delivery_id".to_owned(), delivery.to_string());
-                AuditOutcome::Sent
-            }
-            None => AuditOutcome::Failed,
+) -> Result<LinkRequested, ServiceError> {
+    let find = async |change: &Change<'_>| {
+        let Some((payload, to)) = plan(state, change, start).await? else {
+            return Ok(None);
         };
-        change
-            .audit(Audit {
-                action: AuditAction::StartRecovery,
-                cf: Some(&start.cf),
-                citizen_acts: true,
-                outcome,
-                details,
-            })
-            .await?;
-        change.commit_answer(&RecoveryStarted).await?;
-        Ok(RecoveryStarted)
-    })
-    .await;
-    answer_uniformly(started).await;
-    answer
+        let payload = serde_json::to_string(&payload)
+            .map_err(|error| ServiceError::Internal(error.into()))?;
+        Ok(Some(Found { payload, to }))
+    };
+    links::request(state, call, key, LinkPurpose::Recovery, &start.cf, find).await
 }
 
 /// Where the link and the halves go, when at least two of the given contacts match

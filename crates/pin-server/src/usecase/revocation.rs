@@ -3,7 +3,7 @@
 //! session it opened end in one transaction, with `PIN_REVOKED` and `SESSIONS_ENDED`
 //! events.
 
-use std::{collections::BTreeMap, time::Instant};
+use std::collections::BTreeMap;
 
 use pin_domain::{
     AuditAction, AuditOutcome, CodiceFiscale, ContactKind, Event, EventDetail, HealthCard,
@@ -22,12 +22,11 @@ use serde::{Deserialize, Serialize};
 use super::{
     Audit, Call, Change, RequestKey,
     issue::end_sessions,
-    links::{self, Link, answer_uniformly, proven_contacts, within_rate},
+    links::{self, Found, LinkRequested, proven_contacts},
     once, recorded_as_is,
 };
 use crate::{error::ServiceError, state::AppState};
 
-const START: &str = "inps.pin.v1.RevocationService/StartOnlineRevocation";
 const BY_CONTACT_CENTER: &str = "inps.pin.v1.RevocationService/RevokeByContactCenter";
 
 /// What the holder gives to start an online revocation.
@@ -41,18 +40,13 @@ pub struct RevocationStart {
     pub address: String,
 }
 
-/// The answer to a start: nothing, whatever happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Started;
-
-/// The answer to a revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revoked {
     /// How many sessions ended with the PIN.
     pub sessions_ended: u32,
 }
 
-recorded_as_is!(Started, Revoked);
+recorded_as_is!(Revoked);
 
 /// What a revocation link remembers: the PIN it ends.
 #[derive(Debug, Serialize, Deserialize)]
@@ -68,55 +62,18 @@ pub async fn start_online(
     call: &Call,
     key: &RequestKey,
     start: &RevocationStart,
-) -> Result<Started, ServiceError> {
-    let started = Instant::now();
-    let answer = once(state, call, key, async {
-        let change = Change::begin_once(state, call, key, START).await?;
-        within_rate(
-            state,
-            &change,
-            &start.cf,
-            AuditAction::StartOnlineRevocation,
-        )
-        .await?;
-        let target = matching(state, &change, start).await?;
-        let mut details = BTreeMap::new();
-        let outcome = match &target {
-            Some((current, to)) => {
-                let delivery = links::send(
-                    state,
-                    &change,
-                    Link {
-                        purpose: LinkPurpose::Revocation,
-                        cf: &start.cf,
-                        payload: serde_json::json!(Payload {
-                            credential_id: current.id
-                        })
-                        .to_string(),
-                        to,
-                    },
-                )
-                .await?;
-                details.insert("link_delivery_id".to_owned(), delivery.to_string());
-                AuditOutcome::Sent
-            }
-            None => AuditOutcome::Failed,
-        };
-        change
-            .audit(Audit {
-                action: AuditAction::StartOnlineRevocation,
-                cf: Some(&start.cf),
-                citizen_acts: true,
-                outcome,
-                details,
+) -> Result<LinkRequested, ServiceError> {
+    let find = async |change: &Change<'_>| {
+        let found = matching(state, change, start).await?;
+        Ok(found.map(|(current, to)| Found {
+            payload: serde_json::json!(Payload {
+                credential_id: current.id
             })
-            .await?;
-        change.commit_answer(&Started).await?;
-        Ok(Started)
-    })
-    .await;
-    answer_uniformly(started).await;
-    answer
+            .to_string(),
+            to,
+        }))
+    };
+    links::request(state, call, key, LinkPurpose::Revocation, &start.cf, find).await
 }
 
 /// The live PIN and the proven address of the person the data names, if everything
