@@ -1,8 +1,11 @@
 //! What recovery and revocation share: single-use links sent by e-mail or PEC, answers
-//! that take the same time whatever the data, and a limit on how often one codice fiscale
-//! may ask.
+//! that take the same time whatever the data, and limits on how often one codice fiscale,
+//! and one calling service, may ask.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use pin_domain::{
     AuditAction, AuditOutcome, CodiceFiscale, ContactKind, DeliveryChannel, DeliveryPurpose,
@@ -15,9 +18,6 @@ use pin_store::repo::{
     links::{self, ConsumedLink, NewLink},
     outbox::{NewDelivery, SECRET_PLACEHOLDER},
 };
-
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::{Audit, Call, Change, RequestKey, once, recorded_as_is};
