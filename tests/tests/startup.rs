@@ -208,3 +208,60 @@ async fn the_json_lines_import_lands_valid_lines_and_reports_the_others() {
     assert_eq!(person.given_name, "Sara");
     server.shutdown().await.unwrap();
 }
+
+/// Lists the services through reflection v1 with `request`'s metadata; the status if the
+/// call is refused.
+async fn list_services(
+    app: &pin_tests::TestApp,
+    request: tonic::Request<()>,
+) -> Result<Vec<String>, tonic::Status> {
+    let message = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut outgoing = tonic::Request::new(tokio_stream::iter([message]));
+    *outgoing.metadata_mut() = request.metadata().clone();
+    let mut answers =
+        v1::server_reflection_client::ServerReflectionClient::new(app.channel.clone())
+            .server_reflection_info(outgoing)
+            .await?
+            .into_inner();
+    match answers.next().await {
+        Some(Ok(v1::ServerReflectionResponse {
+            message_response:
+                Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)),
+            ..
+        })) => Ok(list.service.into_iter().map(|s| s.name).collect()),
+        Some(Err(status)) => Err(status),
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn reflection_can_be_restricted_to_admins_or_switched_off() {
+    let app =
+        pin_tests::spawn_app_with(Backend::Sqlite, &[("PIN_REFLECTION__ACCESS", "admin")]).await;
+    let anonymous = list_services(&app, tonic::Request::new(()))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    let portal = list_services(&app, as_role("portal", ()))
+        .await
+        .unwrap_err();
+    assert_eq!(portal.code(), tonic::Code::PermissionDenied);
+    let admin = list_services(&app, as_role("admin", ())).await.unwrap();
+    assert!(
+        admin
+            .iter()
+            .any(|name| name == "inps.pin.v1.IssuanceService")
+    );
+    app.stop().await;
+
+    let app =
+        pin_tests::spawn_app_with(Backend::Sqlite, &[("PIN_REFLECTION__ACCESS", "off")]).await;
+    let off = list_services(&app, as_role("admin", ())).await.unwrap_err();
+    assert_eq!(off.code(), tonic::Code::Unimplemented);
+    app.stop().await;
+}

@@ -31,7 +31,7 @@ use tonic_health::ServingStatus;
 use crate::{
     auth::{AuthLayer, Callers, Role, token_sha256_hex},
     clock::{Clock, SystemClock},
-    config::Config,
+    config::{Config, ReflectionAccess},
     hashing_pool::HashingPool,
     services::{
         audit::AuditApi, authentication::AuthenticationApi, authorization::AuthorizationApi,
@@ -191,7 +191,7 @@ pub async fn start_with_clock(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<RunningServer> {
     let policy = config.policy.build()?;
-    let (callers, dev_token_path) = callers(&config)?;
+    let (mut callers, dev_token_path) = callers(&config)?;
     let catalog = crate::catalog::load(config.catalog_file.as_deref())?;
     let mut rng = ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng)
         .context("the operating system gave no randomness")?;
@@ -299,6 +299,10 @@ pub async fn start_with_clock(
         .build_v1alpha()
         .context("cannot build reflection v1alpha")?;
 
+    let reflection = config.reflection.access != ReflectionAccess::Off;
+    if config.reflection.access == ReflectionAccess::Admin {
+        callers.restrict_reflection(Role::Admin);
+    }
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
@@ -312,8 +316,8 @@ pub async fn start_with_clock(
         )?)
         .layer(AuthLayer::new(Arc::new(callers)))
         .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(reflection.then_some(reflection_v1))
+        .add_optional_service(reflection.then_some(reflection_v1alpha))
         .add_service(registry)
         .add_service(issuance)
         .add_service(callback)

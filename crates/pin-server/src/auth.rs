@@ -125,9 +125,8 @@ pub fn rule(path: &str) -> Option<RpcRule> {
     }
 }
 
-/// Paths that need no credential: health checks (Kubernetes probes) and reflection.
-fn is_public(path: &str) -> bool {
-    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+fn is_reflection(path: &str) -> bool {
+    path.starts_with("/grpc.reflection.")
 }
 
 /// An authenticated caller.
@@ -141,9 +140,17 @@ struct Caller {
 #[derive(Debug, Clone, Default)]
 pub struct Callers {
     by_token_hash: HashMap<[u8; 32], Caller>,
+    /// Who may use server reflection: anyone, or callers holding this role.
+    reflection: Option<Role>,
 }
 
 impl Callers {
+    /// Restricts server reflection to callers holding `role` (by default anyone may use
+    /// it, without a token).
+    pub fn restrict_reflection(&mut self, role: Role) {
+        self.reflection = Some(role);
+    }
+
     /// Adds a caller by the SHA-256 of its token (hex, as configured).
     pub fn add(&mut self, id: &str, token_sha256_hex: &str, roles: &[Role]) -> anyhow::Result<()> {
         let mut digest = [0u8; 32];
@@ -208,6 +215,18 @@ impl Callers {
             .filter(|token| !token.is_empty())
             .ok_or(CallerRefusal::MissingCredentials)?;
         let caller = self.find(token).ok_or(CallerRefusal::InvalidCredentials)?;
+        if is_reflection(path) {
+            if self
+                .reflection
+                .is_some_and(|role| !caller.roles.contains(&role))
+            {
+                return Err(CallerRefusal::RoleNotAllowed);
+            }
+            return Ok(CallContext {
+                caller_id: caller.id.clone(),
+                operator_id: None,
+            });
+        }
         let Some(rule) = rule(path) else {
             // Not an RPC of the contract: authenticated callers get tonic's UNIMPLEMENTED.
             return Ok(CallContext {
@@ -283,7 +302,11 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
-        if is_public(&path) {
+        // Health checks (Kubernetes probes) need no credential, nor does reflection unless
+        // it is restricted to a role.
+        if path.starts_with("/grpc.health.v1.Health/")
+            || (is_reflection(&path) && self.callers.reflection.is_none())
+        {
             return self.inner.call(request).map(replace_decode_failure).boxed();
         }
         // One span per call: every log line inside it names the RPC and the calling

@@ -54,6 +54,9 @@ pub struct Config {
     /// Health, connections and shutdown.
     #[serde(default)]
     pub lifecycle: LifecycleConfig,
+    /// Server reflection (how grpcurl and generic clients discover the contract).
+    #[serde(default)]
+    pub reflection: ReflectionConfig,
     /// A service catalog file (TOML); the catalog shipped in the binary when unset.
     #[serde(default)]
     pub catalog_file: Option<PathBuf>,
@@ -285,6 +288,27 @@ impl Default for RemindersConfig {
             interval: Duration::hours(1),
         }
     }
+}
+
+/// Who may use server reflection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReflectionAccess {
+    /// Anyone, without a token (development, and internal networks that want it).
+    #[default]
+    Public,
+    /// Callers holding the `admin` role.
+    Admin,
+    /// Nobody: reflection is not served.
+    Off,
+}
+
+/// Server reflection.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReflectionConfig {
+    /// `public`, `admin` or `off`.
+    pub access: ReflectionAccess,
 }
 
 /// How the server reports its health, keeps connections and stops.
