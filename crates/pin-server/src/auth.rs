@@ -1,6 +1,7 @@
 //! Caller authentication and role checks, in one place for every RPC.
 //!
-//! Every RPC except health and reflection needs `authorization: Bearer <token>`. The
+//! Every RPC except health (and reflection, unless `reflection.access` restricts it to admin
+//! callers) needs `authorization: Bearer <token>`. The
 //! configuration lists callers by the SHA-256 of their token, so no token is ever stored.
 //! [`rule`] says which roles may call each RPC and whether it is an operator RPC, which also
 //! needs `x-operator-id`. [`AuthLayer`] enforces both before any handler runs and hands the
