@@ -16,7 +16,7 @@ use std::{
 use futures::future::{BoxFuture, FutureExt};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tonic::Status;
+use tonic::{Code, Status};
 use tracing::Instrument;
 
 use crate::error::{CallerRefusal, ServiceError, replace_decode_failure};
@@ -317,9 +317,16 @@ where
             Ok(context) => {
                 span.record("caller", &*context.caller_id);
                 request.extensions_mut().insert(context);
+                let started = std::time::Instant::now();
                 self.inner
                     .call(request)
                     .map(replace_decode_failure)
+                    .map(move |answer| {
+                        if let Ok(response) = &answer {
+                            log_call(response, started);
+                        }
+                        answer
+                    })
                     .instrument(span)
                     .boxed()
             }
@@ -332,11 +339,25 @@ where
     }
 }
 
+/// The one log line of a call, inside its span (so it names the RPC and the caller): its
+/// code and how long the server took to answer. A status sent in the headers is the
+/// call's; a unary answer that carries it in the trailers succeeded (handlers' errors are
+/// sent in the headers); a stream's final status is not known when its headers go.
+fn log_call(response: &http::Response<tonic::body::Body>, started: std::time::Instant) {
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i32>().ok())
+        .map_or(Code::Ok, Code::from);
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(code = ?code, duration_ms, "call");
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use prost::Message;
-    use tonic::Code;
 
     use super::*;
 

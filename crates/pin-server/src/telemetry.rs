@@ -1,5 +1,7 @@
 //! Structured logs with `tracing`: text for people, JSON for log collectors.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{LogConfig, LogFormat};
@@ -11,7 +13,14 @@ pub fn init(config: &LogConfig) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match config.format {
-        LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init(),
+        // Colours only for a terminal: a log collector would store the escape codes.
+        LogFormat::Text => registry
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_ansi(std::io::stdout().is_terminal()),
+            )
+            .try_init(),
         LogFormat::Json => registry
             .with(
                 fmt::layer()
