@@ -226,3 +226,41 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// How often [`eventually`] and [`never_within`] look.
+const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Polls `probe` until it answers, failing the test after `within`.
+pub async fn eventually<T>(
+    within: std::time::Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls `probe` for the whole of `window`, failing the test as soon as it answers: for
+/// what must not happen while a background job runs again and again.
+pub async fn never_within(
+    window: std::time::Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<String>,
+) {
+    let deadline = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(seen) = probe().await {
+            panic!("{what}: {seen}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -519,7 +519,8 @@ impl Config {
                 bail!("{key} must be longer than zero");
             }
         }
-        if lifecycle.drain.is_negative() || lifecycle.drain >= lifecycle.shutdown_bound {
+        // Durations are never negative (`parse_duration` reads no sign).
+        if lifecycle.drain >= lifecycle.shutdown_bound {
             bail!("lifecycle.drain must be shorter than lifecycle.shutdown_bound");
         }
         if !self.reminders.interval.is_positive() {

@@ -18,7 +18,7 @@ use pin_proto::v1::{
     event_service_client::EventServiceClient, registry_service_client::RegistryServiceClient,
 };
 use pin_store::testing::{Backend, TestDatabase};
-use support::{MARIO, authed, mario, start_with};
+use support::{MARIO, authed, eventually, mario, start_with};
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -99,7 +99,12 @@ async fn sigterm_drains_answers_what_it_accepted_and_exits_within_its_bound() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(
+        Duration::from_secs(5),
+        "the burst is answered",
+        async || (answered.load(Ordering::Relaxed) > 0).then_some(()),
+    )
+    .await;
 
     let terminated = Instant::now();
     replica.terminate();
@@ -112,11 +117,12 @@ async fn sigterm_drains_answers_what_it_accepted_and_exits_within_its_bound() {
     assert_eq!(status.status(), ServingStatus::NotServing);
     // ... while calls are still taken, through the drain window.
     let before = answered.load(Ordering::Relaxed);
-    tokio::time::sleep(DRAIN / 2).await;
-    assert!(
-        answered.load(Ordering::Relaxed) > before,
-        "calls are still answered during the drain"
-    );
+    eventually(
+        DRAIN / 2,
+        "calls are still answered during the drain",
+        async || (answered.load(Ordering::Relaxed) > before).then_some(()),
+    )
+    .await;
     // The subscription ends cleanly once the drain is over.
     let ended = tokio::time::timeout(BOUND, async {
         while let Ok(Some(_)) = events.message().await {}

@@ -241,3 +241,19 @@ pub async fn first_access(channel: &GrpcChannel) -> String {
     .into_inner()
     .new_pin
 }
+
+/// Polls `probe` every 50 ms until it answers, failing the test after `within`.
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
