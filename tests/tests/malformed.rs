@@ -174,3 +174,27 @@ async fn bytes_that_are_not_the_message_are_refused_as_bad_input(backend: Backen
     app.stop().await;
 }
 both_backends!(bytes_that_are_not_the_message_are_refused_as_bad_input);
+
+async fn the_new_rpcs_refuse_bytes_that_are_not_their_message(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Field 1 (a string in each of these messages) truncated, and holding invalid UTF-8.
+    let garbage = [vec![0x0a, 0x10, b'x'], vec![0x0a, 0x02, 0xc3, 0x28]];
+    for path in [
+        "/inps.pin.v1.RecoveryService/StartRecovery",
+        "/inps.pin.v1.RecoveryService/ConfirmRecovery",
+        "/inps.pin.v1.RevocationService/StartOnlineRevocation",
+        "/inps.pin.v1.RevocationService/ConfirmOnlineRevocation",
+        "/inps.pin.v1.ContactsService/GetContacts",
+        "/inps.pin.v1.ContactsService/UpdateContacts",
+        "/inps.pin.v1.ContactsService/VerifyContact",
+    ] {
+        for body in &garbage {
+            let status = call_unary(&app, "portal", path, body.clone())
+                .await
+                .unwrap_err();
+            assert_malformed(path, &status);
+        }
+    }
+    app.stop().await;
+}
+both_backends!(the_new_rpcs_refuse_bytes_that_are_not_their_message);
