@@ -260,6 +260,7 @@ impl TryFrom<Model> for AuditRecord {
 /// it records and the record itself commit together or not at all. On PostgreSQL it takes
 /// the advisory lock [`AUDIT_LOCK_KEY`], which other appenders then wait for until this
 /// transaction ends: append late in the transaction and commit promptly.
+#[tracing::instrument(name = "audit.append", skip_all, fields(otel.kind = "client"))]
 pub async fn append(
     txn: &DatabaseTransaction,
     record: &NewAuditRecord,
@@ -334,6 +335,7 @@ pub struct AuditQuery {
 }
 
 /// How many records of `action` about `cf` were written at or after `since`.
+#[tracing::instrument(name = "audit.count_since", skip_all, fields(otel.kind = "client"))]
 pub async fn count_since(
     db: &impl ConnectionTrait,
     cf: &str,
@@ -350,6 +352,7 @@ pub async fn count_since(
 
 /// How many records of `action` by the calling service `caller_id` were written at or
 /// after `since`.
+#[tracing::instrument(name = "audit.count_by_caller_since", skip_all, fields(otel.kind = "client"))]
 pub async fn count_by_caller_since(
     db: &impl ConnectionTrait,
     caller_id: &str,
@@ -366,6 +369,7 @@ pub async fn count_by_caller_since(
 
 /// The records matching `query`, oldest first (by id), at most `query.limit` of them.
 /// For the next page, ask again with `after_id` set to the last id returned.
+#[tracing::instrument(name = "audit.list", skip_all, fields(otel.kind = "client"))]
 pub async fn list(
     db: &impl ConnectionTrait,
     query: &AuditQuery,
@@ -446,6 +450,7 @@ fn recompute(row: &Model) -> Option<String> {
 /// [`ChainProblem::BrokenLink`] at the id of the record that followed it. Records appended
 /// while it runs are checked too if they land after the page being read. Pass a
 /// `REPEATABLE READ` transaction for a single snapshot.
+#[tracing::instrument(name = "audit.verify", skip_all, fields(otel.kind = "client"))]
 pub async fn verify(db: &impl ConnectionTrait) -> Result<ChainReport, StoreError> {
     let mut report = ChainReport::default();
     let mut expected_prev = GENESIS_HASH.to_owned();

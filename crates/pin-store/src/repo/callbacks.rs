@@ -108,6 +108,7 @@ impl TryFrom<Model> for CallbackCase {
 }
 
 /// Opens a case; returns its id.
+#[tracing::instrument(name = "callbacks.open", skip_all, fields(otel.kind = "client"))]
 pub async fn open(
     db: &impl ConnectionTrait,
     case: NewCallbackCase,
@@ -129,6 +130,7 @@ pub async fn open(
 }
 
 /// A case by id.
+#[tracing::instrument(name = "callbacks.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<CallbackCase, StoreError> {
     let row = callback_case::Entity::find_by_id(id)
         .one(db)
@@ -138,6 +140,7 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<CallbackCase, Sto
 }
 
 /// Up to `limit` cases in `status` after `after_id`, oldest first.
+#[tracing::instrument(name = "callbacks.list", skip_all, fields(otel.kind = "client"))]
 pub async fn list(
     db: &impl ConnectionTrait,
     status: CaseStatus,
@@ -160,6 +163,7 @@ pub async fn list(
 
 /// Closes an open case, once: `Conflict` when it was already closed (also by an operator
 /// closing it at the same moment: PostgreSQL re-checks the row after the first commits).
+#[tracing::instrument(name = "callbacks.close", skip_all, fields(otel.kind = "client"))]
 pub async fn close(
     db: &impl ConnectionTrait,
     id: i64,

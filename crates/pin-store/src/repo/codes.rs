@@ -35,6 +35,7 @@ pub struct PendingCode {
 
 /// Stores a code sent to the contact `kind` = `value`, voiding older unused ones for that
 /// kind.
+#[tracing::instrument(name = "codes.create", skip_all, fields(otel.kind = "client"))]
 pub async fn create(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -63,6 +64,7 @@ pub async fn create(
 }
 
 /// Voids every unused code for the contact `kind` (it changed or was removed).
+#[tracing::instrument(name = "codes.void", skip_all, fields(otel.kind = "client"))]
 pub async fn void(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -80,6 +82,7 @@ pub async fn void(
 }
 
 /// The newest unused, unexpired code for the contact `kind`, if any.
+#[tracing::instrument(name = "codes.pending", skip_all, fields(otel.kind = "client"))]
 pub async fn pending(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -107,6 +110,7 @@ pub async fn pending(
 }
 
 /// Counts a wrong try, in one statement (concurrent wrong tries all count).
+#[tracing::instrument(name = "codes.count_wrong_try", skip_all, fields(otel.kind = "client"))]
 pub async fn count_wrong_try(db: &impl ConnectionTrait, id: i64) -> Result<(), StoreError> {
     verification_code::Entity::update_many()
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
@@ -118,6 +122,7 @@ pub async fn count_wrong_try(db: &impl ConnectionTrait, id: i64) -> Result<(), S
 
 /// Uses the code, if it is still unused, unexpired and has tries left; says whether this
 /// call did (of concurrent callers with the right code, exactly one does).
+#[tracing::instrument(name = "codes.consume", skip_all, fields(otel.kind = "client"))]
 pub async fn consume(
     db: &impl ConnectionTrait,
     id: i64,

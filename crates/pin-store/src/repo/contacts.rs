@@ -26,6 +26,7 @@ pub struct Contact {
 }
 
 /// Sets the contact of `kind`: a new or changed value is unverified.
+#[tracing::instrument(name = "contacts.set", skip_all, fields(otel.kind = "client"))]
 pub async fn set(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -69,6 +70,7 @@ pub async fn set(
 }
 
 /// Marks the contact of `kind` verified, if it still has `value`; says whether it did.
+#[tracing::instrument(name = "contacts.verify", skip_all, fields(otel.kind = "client"))]
 pub async fn verify(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -96,6 +98,7 @@ pub async fn verify(
 }
 
 /// The holder's contacts, in the order they were first registered.
+#[tracing::instrument(name = "contacts.list", skip_all, fields(otel.kind = "client"))]
 pub async fn list(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -122,6 +125,7 @@ pub async fn list(
 }
 
 /// Removes the contact of `kind`; says whether there was one.
+#[tracing::instrument(name = "contacts.remove", skip_all, fields(otel.kind = "client"))]
 pub async fn remove(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,

@@ -189,6 +189,7 @@ impl TryFrom<Model> for StoredCredential {
 }
 
 /// Stores a new credential at version 1.
+#[tracing::instrument(name = "credentials.insert", skip_all, fields(otel.kind = "client"))]
 pub async fn insert(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -225,6 +226,7 @@ pub async fn insert(
 
 /// Keeps the number the applicant gave for assistance with the request that issued the
 /// credential.
+#[tracing::instrument(name = "credentials.set_callback_phone", skip_all, fields(otel.kind = "client"))]
 pub async fn set_callback_phone(
     db: &impl ConnectionTrait,
     id: i64,
@@ -240,6 +242,7 @@ pub async fn set_callback_phone(
 
 /// The number the applicant gave for assistance with the request that issued the
 /// credential, if one did.
+#[tracing::instrument(name = "credentials.callback_phone", skip_all, fields(otel.kind = "client"))]
 pub async fn callback_phone(
     db: &impl ConnectionTrait,
     id: i64,
@@ -249,6 +252,7 @@ pub async fn callback_phone(
 }
 
 /// Reads a credential by id.
+#[tracing::instrument(name = "credentials.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<StoredCredential, StoreError> {
     let row = credential::Entity::find_by_id(id)
         .one(db)
@@ -261,6 +265,7 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<StoredCredential,
 
 /// The person's credential that is not revoked or replaced, if any (the newest, should a
 /// bug ever have left two). Whether it has lapsed or expired is the domain's call.
+#[tracing::instrument(name = "credentials.find_current", skip_all, fields(otel.kind = "client"))]
 pub async fn find_current(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -276,6 +281,7 @@ pub async fn find_current(
 
 /// Stores `next` over `read`, only if nobody changed the credential since `read` was
 /// loaded; otherwise `Conflict`. Returns the credential at its new version.
+#[tracing::instrument(name = "credentials.update", skip_all, fields(otel.kind = "client"))]
 pub async fn update(
     db: &impl ConnectionTrait,
     read: &StoredCredential,
@@ -334,6 +340,7 @@ pub async fn update(
 /// transaction: PostgreSQL takes a transaction-level advisory lock on the codice fiscale;
 /// SQLite needs nothing, its write transactions (`begin_write`) already run one at a time.
 /// Used wherever "at most one live credential per person" must hold.
+#[tracing::instrument(name = "credentials.lock_person", skip_all, fields(otel.kind = "client"))]
 pub async fn lock_person(txn: &impl ConnectionTrait, cf: &CodiceFiscale) -> Result<(), StoreError> {
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         txn.execute_raw(sea_orm::Statement::from_sql_and_values(
@@ -347,6 +354,7 @@ pub async fn lock_person(txn: &impl ConnectionTrait, cf: &CodiceFiscale) -> Resu
 }
 
 /// Remembers a PIN just set, so a later change can refuse to reuse it.
+#[tracing::instrument(name = "credentials.record_pin", skip_all, fields(otel.kind = "client"))]
 pub async fn record_pin(
     db: &impl ConnectionTrait,
     credential_id: i64,
@@ -369,6 +377,7 @@ pub async fn record_pin(
 }
 
 /// The hashes of the person's last `depth` PINs, newest first.
+#[tracing::instrument(name = "credentials.recent_pins", skip_all, fields(otel.kind = "client"))]
 pub async fn recent_pins(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -391,6 +400,7 @@ pub async fn recent_pins(
 
 /// Up to `limit` active credentials (after `after_id`, by id) whose PIN was last set at or
 /// before `set_before`: the candidates for an expiry reminder.
+#[tracing::instrument(name = "credentials.active_set_before", skip_all, fields(otel.kind = "client"))]
 pub async fn active_set_before(
     db: &impl ConnectionTrait,
     set_before: OffsetDateTime,

@@ -46,6 +46,7 @@ pub struct StoredEvent {
 }
 
 /// Appends an event inside the transaction of the change it describes; returns its cursor.
+#[tracing::instrument(name = "events.append", skip_all, fields(otel.kind = "client"))]
 pub async fn append(
     txn: &DatabaseTransaction,
     cf: &CodiceFiscale,
@@ -72,6 +73,7 @@ pub async fn append(
 
 /// Up to `limit` events after `cursor`, in cursor order, of the given kinds (all when
 /// `kinds` is empty).
+#[tracing::instrument(name = "events.after", skip_all, fields(otel.kind = "client"))]
 pub async fn after(
     db: &impl ConnectionTrait,
     cursor: i64,
@@ -93,6 +95,7 @@ pub async fn after(
 }
 
 /// The greatest cursor in the log, 0 when it is empty.
+#[tracing::instrument(name = "events.last_cursor", skip_all, fields(otel.kind = "client"))]
 pub async fn last_cursor(db: &impl ConnectionTrait) -> Result<i64, StoreError> {
     let last: Option<i64> = event::Entity::find()
         .select_only()

@@ -25,6 +25,7 @@ pub struct Held {
 
 /// Holds the application `reference` of `service`, once: asking again returns the first
 /// filing. `Conflict` if the reference is already held for another person.
+#[tracing::instrument(name = "held.hold", skip_all, fields(otel.kind = "client"))]
 pub async fn hold(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -75,6 +76,7 @@ pub struct Released {
 
 /// Releases every application still held for `cf` (inside the change that made the PIN
 /// dispositive), oldest first.
+#[tracing::instrument(name = "held.release_all", skip_all, fields(otel.kind = "client"))]
 pub async fn release_all(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -105,4 +107,14 @@ pub async fn release_all(
             })
         })
         .collect()
+}
+
+/// How many applications are held now, for everyone. Read for the service's metrics.
+#[tracing::instrument(name = "held.count_held", skip_all, fields(otel.kind = "client"))]
+pub async fn count_held(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(held_application::Entity::find()
+        .filter(Column::ReleasedAt.is_null())
+        .count(db)
+        .await?)
 }

@@ -27,6 +27,7 @@ pub struct Recorded {
 }
 
 /// The recorded answer for `(caller_id, request_id)`, if any.
+#[tracing::instrument(name = "idempotency.find", skip_all, fields(otel.kind = "client"))]
 pub async fn find(
     db: &impl ConnectionTrait,
     caller_id: &str,
@@ -51,6 +52,7 @@ pub struct Claim {
 /// Claims `(caller_id, request_id)` for the change being made in `txn`; call it before
 /// anything else in the transaction. `Conflict` when a request with the same id has
 /// committed first (read its answer with [`find`]).
+#[tracing::instrument(name = "idempotency.claim", skip_all, fields(otel.kind = "client"))]
 pub async fn claim(
     txn: &impl ConnectionTrait,
     caller_id: &str,
@@ -77,6 +79,7 @@ pub async fn claim(
 }
 
 /// Stores the answer of a claimed request, in the transaction that claimed it.
+#[tracing::instrument(name = "idempotency.complete", skip_all, fields(otel.kind = "client"))]
 pub async fn complete(
     txn: &impl ConnectionTrait,
     claim: Claim,

@@ -44,6 +44,7 @@ pub struct ConsumedLink {
 }
 
 /// Stores a link, voiding every unused link of the same purpose and person.
+#[tracing::instrument(name = "links.create", skip_all, fields(otel.kind = "client"))]
 pub async fn create(
     db: &impl ConnectionTrait,
     link: NewLink<'_>,
@@ -76,6 +77,7 @@ pub async fn create(
 /// and has not expired: exactly one of concurrent callers gets it (PostgreSQL re-checks
 /// the row after the winner commits). `None` for every other case alike — unknown, used,
 /// voided, expired, or of another purpose.
+#[tracing::instrument(name = "links.consume", skip_all, fields(otel.kind = "client"))]
 pub async fn consume(
     db: &impl ConnectionTrait,
     token_hash: &str,

@@ -74,6 +74,7 @@ pub struct LeasedDelivery {
 }
 
 /// Queues a delivery (inside the caller's transaction).
+#[tracing::instrument(name = "outbox.enqueue", skip_all, fields(otel.kind = "client"))]
 pub async fn enqueue(
     db: &impl ConnectionTrait,
     delivery: NewDelivery,
@@ -129,6 +130,7 @@ fn leased(row: Model) -> Result<LeasedDelivery, StoreError> {
 
 /// Leases up to `max` deliveries of `channel`: pending ones, and leased ones whose lease
 /// ran out, oldest first. Concurrent workers never lease the same delivery.
+#[tracing::instrument(name = "outbox.lease", skip_all, fields(otel.kind = "client"))]
 pub async fn lease<C>(
     db: &C,
     channel: DeliveryChannel,
@@ -232,6 +234,7 @@ pub enum AckRefusal {
 /// Acknowledging it again with the same result answers as the first time did, so a worker
 /// that retries an ack after a timeout does not send the message twice. `NotFound` if the
 /// delivery is unknown.
+#[tracing::instrument(name = "outbox.acknowledge", skip_all, fields(otel.kind = "client"))]
 pub async fn acknowledge(
     db: &impl ConnectionTrait,
     id: i64,
@@ -276,6 +279,7 @@ pub async fn acknowledge(
 }
 
 /// The channel and recipient that carried a credential's first half, as a contact.
+#[tracing::instrument(name = "outbox.first_half_contact", skip_all, fields(otel.kind = "client"))]
 pub async fn first_half_contact(
     db: &impl ConnectionTrait,
     credential_id: i64,
@@ -299,6 +303,7 @@ pub async fn first_half_contact(
 /// Cancels the deliveries not yet sent whose secret belongs to a dead PIN — revoked,
 /// replaced, or an initial PIN or campaign letter issued at or before `lapsed_before` —
 /// and erases their secrets; returns how many.
+#[tracing::instrument(name = "outbox.cancel_dead_secrets", skip_all, fields(otel.kind = "client"))]
 pub async fn cancel_dead_secrets(
     db: &impl ConnectionTrait,
     lapsed_before: OffsetDateTime,
@@ -312,4 +317,25 @@ pub async fn cancel_dead_secrets(
         .exec(db)
         .await?;
     Ok(updated.rows_affected)
+}
+
+/// The deliveries waiting to be sent (pending or leased): how many, and when the oldest
+/// was queued. Read for the service's metrics.
+#[tracing::instrument(name = "outbox.waiting", skip_all, fields(otel.kind = "client"))]
+pub async fn waiting(
+    db: &impl ConnectionTrait,
+) -> Result<(u64, Option<OffsetDateTime>), StoreError> {
+    let row: Option<(i64, Option<i64>)> = delivery::Entity::find()
+        .select_only()
+        .column_as(Expr::col(Column::Id).count(), "waiting")
+        .column_as(Expr::col(Column::CreatedAt).min(), "oldest")
+        .filter(Column::Status.is_in(["PENDING", "LEASED"]))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (count, oldest) = row.unwrap_or((0, None));
+    Ok((
+        u64::try_from(count).unwrap_or(0),
+        oldest.map(from_millis).transpose()?,
+    ))
 }

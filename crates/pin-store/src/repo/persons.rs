@@ -82,6 +82,7 @@ impl TryFrom<Model> for Person {
 /// Inserts or replaces a person; says which it was. A change (not an identical record) is
 /// audited with `audit`, whose outcome becomes `INSERTED` or `UPDATED`, in the same
 /// transaction.
+#[tracing::instrument(name = "persons.upsert", skip_all, fields(otel.kind = "client"))]
 pub async fn upsert(
     db: &DatabaseConnection,
     person: &Person,
@@ -147,6 +148,7 @@ async fn upsert_once(
 }
 
 /// Reads a person; `NotFound` if the registry has none with this codice fiscale.
+#[tracing::instrument(name = "persons.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, cf: &CodiceFiscale) -> Result<Person, StoreError> {
     let row = person::Entity::find_by_id(cf.as_str())
         .one(db)

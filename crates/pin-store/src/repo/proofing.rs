@@ -58,6 +58,7 @@ pub struct NewProofing<'a> {
 }
 
 /// Records a verification (inside the change it enables); returns its id.
+#[tracing::instrument(name = "proofing.record", skip_all, fields(otel.kind = "client"))]
 pub async fn record(
     db: &impl ConnectionTrait,
     proofing: NewProofing<'_>,

@@ -16,6 +16,7 @@ use crate::{
 /// Records that the reminder `threshold` of `credential_id` is queued; `false` when it
 /// already was (also by another replica at the same moment: PostgreSQL makes the second
 /// insert wait for the first and then skips it).
+#[tracing::instrument(name = "reminders.claim", skip_all, fields(otel.kind = "client"))]
 pub async fn claim(
     db: &impl ConnectionTrait,
     credential_id: i64,

@@ -139,6 +139,7 @@ pub struct NewReview<'a> {
 }
 
 /// Records a submission, pending; returns its id.
+#[tracing::instrument(name = "reviews.submit", skip_all, fields(otel.kind = "client"))]
 pub async fn submit(
     db: &impl ConnectionTrait,
     review: NewReview<'_>,
@@ -164,6 +165,7 @@ pub async fn submit(
 }
 
 /// Pending reviews after `after_id`, oldest first.
+#[tracing::instrument(name = "reviews.pending", skip_all, fields(otel.kind = "client"))]
 pub async fn pending(
     db: &impl ConnectionTrait,
     after_id: Option<i64>,
@@ -184,6 +186,7 @@ pub async fn pending(
 }
 
 /// A review by id.
+#[tracing::instrument(name = "reviews.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Review, StoreError> {
     let row = upgrade_request::Entity::find_by_id(id)
         .one(db)
@@ -194,6 +197,7 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Review, StoreErro
 
 /// Decides a pending review, once: `Conflict` when it was already decided (also by a
 /// reviewer deciding at the same moment).
+#[tracing::instrument(name = "reviews.decide", skip_all, fields(otel.kind = "client"))]
 pub async fn decide(
     db: &impl ConnectionTrait,
     id: i64,

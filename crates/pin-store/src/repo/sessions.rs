@@ -55,6 +55,7 @@ fn level_name(level: Level) -> &'static str {
 
 /// Opens a session whose token hashes to `token_hash`.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(name = "sessions.create", skip_all, fields(otel.kind = "client"))]
 pub async fn create(
     db: &impl ConnectionTrait,
     token_hash: &str,
@@ -86,6 +87,7 @@ pub async fn create(
 
 /// The live session with this token hash, pushing its idle timeout forward; `None` when
 /// unknown, ended or timed out.
+#[tracing::instrument(name = "sessions.use_session", skip_all, fields(otel.kind = "client"))]
 pub async fn use_session(
     db: &impl ConnectionTrait,
     token_hash: &str,
@@ -116,6 +118,7 @@ pub async fn use_session(
 }
 
 /// Ends the session with this token hash; says whether one was live.
+#[tracing::instrument(name = "sessions.end", skip_all, fields(otel.kind = "client"))]
 pub async fn end(
     db: &impl ConnectionTrait,
     token_hash: &str,
@@ -133,6 +136,7 @@ pub async fn end(
 }
 
 /// Ends every live session of `cf` except `keep`; returns how many ended.
+#[tracing::instrument(name = "sessions.end_all", skip_all, fields(otel.kind = "client"))]
 pub async fn end_all(
     db: &impl ConnectionTrait,
     cf: &CodiceFiscale,
@@ -152,6 +156,7 @@ pub async fn end_all(
 }
 
 /// Ends the live session with this token hash and says whose it was.
+#[tracing::instrument(name = "sessions.end_returning_cf", skip_all, fields(otel.kind = "client"))]
 pub async fn end_returning_cf(
     db: &impl ConnectionTrait,
     token_hash: &str,

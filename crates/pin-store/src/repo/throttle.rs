@@ -27,14 +27,15 @@ fn to_domain(row: &Model) -> Result<Throttle, StoreError> {
     })
 }
 
-/// Counts one login attempt for `cf` (known or not) before its PIN is verified.
-/// `Ok(Err(Locked))` means no verification may run.
+/// Counts one login attempt for `cf` (known or not) before its PIN is verified, and
+/// returns the record as it now stands. `Ok(Err(Locked))` means no verification may run.
+#[tracing::instrument(name = "throttle.admit", skip_all, fields(otel.kind = "client"))]
 pub async fn admit<C>(
     db: &C,
     cf: &CodiceFiscale,
     now: OffsetDateTime,
     policy: &Policy,
-) -> Result<Result<(), Locked>, StoreError>
+) -> Result<Result<Throttle, Locked>, StoreError>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -61,7 +62,7 @@ where
         entity: "login throttle",
     })?;
     let decision = to_domain(&row)?.admit(now, policy);
-    if let Ok(next) = decision {
+    if let Ok(next) = &decision {
         let mut active: login_throttle::ActiveModel = row.into();
         active.failures = Set(i32::try_from(next.failures).unwrap_or(i32::MAX));
         active.consecutive_locks = Set(i32::try_from(next.consecutive_locks).unwrap_or(i32::MAX));
@@ -71,10 +72,11 @@ where
         active.update(&txn).await.classify("login throttle")?;
     }
     txn.commit().await?;
-    Ok(decision.map(|_| ()))
+    Ok(decision)
 }
 
 /// Clears the record after a successful login.
+#[tracing::instrument(name = "throttle.succeeded", skip_all, fields(otel.kind = "client"))]
 pub async fn succeeded(db: &impl ConnectionTrait, cf: &CodiceFiscale) -> Result<(), StoreError> {
     login_throttle::Entity::delete_by_id(cf.as_str())
         .exec(db)
@@ -83,6 +85,7 @@ pub async fn succeeded(db: &impl ConnectionTrait, cf: &CodiceFiscale) -> Result<
 }
 
 /// The current record, for tests and operators.
+#[tracing::instrument(name = "throttle.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, cf: &CodiceFiscale) -> Result<Throttle, StoreError> {
     match login_throttle::Entity::find_by_id(cf.as_str())
         .one(db)

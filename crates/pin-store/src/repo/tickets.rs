@@ -37,6 +37,7 @@ fn purpose_name(purpose: TicketPurpose) -> &'static str {
 }
 
 /// Stores a ticket whose token hashes to `token_hash`.
+#[tracing::instrument(name = "tickets.create", skip_all, fields(otel.kind = "client"))]
 pub async fn create(
     db: &impl ConnectionTrait,
     token_hash: &str,
@@ -62,6 +63,7 @@ pub async fn create(
 }
 
 /// The ticket with this token hash, used or not.
+#[tracing::instrument(name = "tickets.find", skip_all, fields(otel.kind = "client"))]
 pub async fn find(
     db: &impl ConnectionTrait,
     token_hash: &str,
@@ -92,6 +94,7 @@ pub async fn find(
 }
 
 /// Marks the ticket used, only if nobody did first; `Conflict` for the loser of a race.
+#[tracing::instrument(name = "tickets.consume", skip_all, fields(otel.kind = "client"))]
 pub async fn consume(
     db: &impl ConnectionTrait,
     id: i64,
