@@ -314,7 +314,12 @@ pub async fn start_with_clock(
             "max_connection_age_grace",
             lifecycle.max_connection_age_grace,
         )?)
-        .layer(AuthLayer::new(Arc::new(callers)))
+        // Outermost first: every call is observed, then authenticated.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(crate::observe::ObserveLayer)
+                .layer(AuthLayer::new(Arc::new(callers))),
+        )
         .add_service(health)
         .add_optional_service(reflection.then_some(reflection_v1))
         .add_optional_service(reflection.then_some(reflection_v1alpha))
@@ -336,6 +341,15 @@ pub async fn start_with_clock(
         tracing::warn!(folder = %root.display(), "development mailbox on: deliveries are written to files");
         crate::mailbox::spawn(state.clone(), root, workers_stopped.clone())
     });
+    // Store-wide gauges cost two queries a sample: sampled only when metrics leave.
+    let sampler = crate::metrics::are_exported().then(|| {
+        crate::metrics::spawn_sampler(
+            state.clone(),
+            state.hashing.clone(),
+            crate::metrics::SAMPLE_INTERVAL,
+            workers_stopped.clone(),
+        )
+    });
     let reminders = config.reminders.enabled.then(|| {
         let interval = std::time::Duration::try_from(config.reminders.interval)
             .unwrap_or(std::time::Duration::from_secs(3600));
@@ -355,7 +369,10 @@ pub async fn start_with_clock(
             }
             tokio::time::sleep(drain).await;
             let _ = end_streams.send(true);
-            for worker in [mailbox, reminders, readiness].into_iter().flatten() {
+            for worker in [mailbox, reminders, readiness, sampler]
+                .into_iter()
+                .flatten()
+            {
                 let _ = worker.await;
             }
         };

@@ -16,8 +16,7 @@ use std::{
 use futures::future::{BoxFuture, FutureExt};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tonic::{Code, Status};
-use tracing::Instrument;
+use tonic::Status;
 
 use crate::error::{CallerRefusal, ServiceError, replace_decode_failure};
 
@@ -310,28 +309,15 @@ where
         {
             return self.inner.call(request).map(replace_decode_failure).boxed();
         }
-        // One span per call: every log line inside it names the RPC and the calling
-        // service. Never the request's content.
-        let span = tracing::info_span!("rpc", rpc = %path, caller = tracing::field::Empty);
+        // The call's span ([`crate::observe`]) is current here: it learns the caller.
         match self.callers.authorize(&path, request.headers()) {
             Ok(context) => {
-                span.record("caller", &*context.caller_id);
+                tracing::Span::current().record("caller", &*context.caller_id);
                 request.extensions_mut().insert(context);
-                let started = std::time::Instant::now();
-                self.inner
-                    .call(request)
-                    .map(replace_decode_failure)
-                    .map(move |answer| {
-                        if let Ok(response) = &answer {
-                            log_call(response, started);
-                        }
-                        answer
-                    })
-                    .instrument(span)
-                    .boxed()
+                self.inner.call(request).map(replace_decode_failure).boxed()
             }
             Err(refusal) => {
-                span.in_scope(|| tracing::info!(?refusal, "call refused"));
+                tracing::info!(?refusal, "call refused");
                 let response = Status::from(ServiceError::CallerRefused(refusal)).into_http();
                 async move { Ok(response) }.boxed()
             }
@@ -339,25 +325,11 @@ where
     }
 }
 
-/// The one log line of a call, inside its span (so it names the RPC and the caller): its
-/// code and how long the server took to answer. A status sent in the headers is the
-/// call's; a unary answer that carries it in the trailers succeeded (handlers' errors are
-/// sent in the headers); a stream's final status is not known when its headers go.
-fn log_call(response: &http::Response<tonic::body::Body>, started: std::time::Instant) {
-    let code = response
-        .headers()
-        .get("grpc-status")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<i32>().ok())
-        .map_or(Code::Ok, Code::from);
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(code = ?code, duration_ms, "call");
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use prost::Message;
+    use tonic::Code;
 
     use super::*;
 

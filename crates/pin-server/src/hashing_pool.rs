@@ -36,6 +36,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::error::ServiceError;
 
@@ -202,8 +203,12 @@ impl HashingPool {
         deadline: Option<Instant>,
     ) -> Result<PinHash, PoolError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Task::Hash { secret, reply }, deadline)?;
-        answer.await.map_err(|_| PoolError::Stopped)?
+        let span = tracing::info_span!("argon2id", otel.name = "argon2id hash");
+        span.in_scope(|| self.submit(Task::Hash { secret, reply }, deadline))?;
+        answer
+            .instrument(span)
+            .await
+            .map_err(|_| PoolError::Stopped)?
     }
 
     /// Verifies `secret` against `stored`; with `None` (unknown identity, no usable hash)
@@ -216,15 +221,21 @@ impl HashingPool {
         deadline: Option<Instant>,
     ) -> Result<Verification, PoolError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(
-            Task::Verify {
-                secret,
-                stored,
-                reply,
-            },
-            deadline,
-        )?;
-        answer.await.map_err(|_| PoolError::Stopped)?
+        let span = tracing::info_span!("argon2id", otel.name = "argon2id verify");
+        span.in_scope(|| {
+            self.submit(
+                Task::Verify {
+                    secret,
+                    stored,
+                    reply,
+                },
+                deadline,
+            )
+        })?;
+        answer
+            .instrument(span)
+            .await
+            .map_err(|_| PoolError::Stopped)?
     }
 
     /// A snapshot of the pool's state.
@@ -268,6 +279,7 @@ impl HashingPool {
             task,
             deadline,
             ticket,
+            queued_at: Instant::now(),
         }) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(job)) => {
@@ -313,6 +325,7 @@ impl Shared {
 
     fn refuse(&self, wait: Duration) -> PoolError {
         self.refused.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::get().hashing_refusals.add(1, &[]);
         PoolError::Busy {
             retry_after: wait.max(MIN_RETRY_AFTER),
         }
@@ -385,6 +398,7 @@ struct Job {
     task: Task,
     deadline: Option<Instant>,
     ticket: Ticket,
+    queued_at: Instant,
 }
 
 impl Job {
@@ -393,7 +407,11 @@ impl Job {
             task,
             deadline,
             ticket,
+            queued_at,
         } = self;
+        crate::metrics::get()
+            .hashing_queue_wait
+            .record(queued_at.elapsed().as_secs_f64(), &[]);
         #[cfg(test)]
         if let Some(hook) = &shared.hook {
             hook();
@@ -848,6 +866,7 @@ mod tests {
             },
             deadline: Some(Instant::now()),
             ticket: Ticket(Arc::clone(&shared)),
+            queued_at: Instant::now(),
         };
         job.run(&hasher, &mut rng, &shared);
 

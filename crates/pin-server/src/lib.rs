@@ -19,6 +19,8 @@ pub mod error;
 pub mod hashing_pool;
 pub mod health;
 pub mod mailbox;
+pub mod metrics;
+pub mod observe;
 pub mod readiness;
 pub mod reminders;
 pub mod services;

@@ -28,14 +28,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     {
         config.listen = *listen;
     }
-    telemetry::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Only the server exports traces and metrics; the other commands just log, and
+        // `check-config` checks the OpenTelemetry variables too.
+        let exports = match cli.command {
+            Command::Serve { .. } | Command::CheckConfig => {
+                telemetry::Exports::from_env(|name| std::env::var(name).ok())?
+            }
+            _ => telemetry::Exports::default(),
+        };
+        let serving = matches!(cli.command, Command::Serve { .. });
+        let telemetry = telemetry::init(
+            &config.log,
+            if serving {
+                exports
+            } else {
+                telemetry::Exports::default()
+            },
+        )?;
         match cli.command {
-            Command::Serve { .. } => cli::serve(config).await.map(|()| ExitCode::SUCCESS),
+            Command::Serve { .. } => {
+                let served = cli::serve(config).await;
+                telemetry.shutdown(telemetry::FLUSH_BOUND).await;
+                served.map(|()| ExitCode::SUCCESS)
+            }
             Command::Migrate => cli::migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::CheckConfig => {
                 cli::check_config(&config);

@@ -112,10 +112,16 @@ pub(super) async fn attempt(
     hash: Option<PinHash>,
 ) -> Result<Verification, ServiceError> {
     let admitted = throttle::admit(&state.db, cf, call.now, &state.policy).await?;
+    // The attempt that uses up the allowance sets the lock in advance; it stands unless
+    // this very attempt succeeds.
+    let sets_lock = admitted.as_ref().is_ok_and(|next| next.is_locked(call.now));
     let hash = if admitted.is_ok() { hash } else { None };
     let verification = state.hashing.verify(secret, hash, call.deadline).await?;
+    if sets_lock && !verification.matched() {
+        crate::metrics::get().lockouts.add(1, &[]);
+    }
     match admitted {
-        Ok(()) => Ok(verification),
+        Ok(_) => Ok(verification),
         Err(_locked) => Err(refuse(state, call, action, cf, "LOCKED").await),
     }
 }
@@ -129,6 +135,7 @@ pub(super) async fn refuse(
     cf: &CodiceFiscale,
     why: &'static str,
 ) -> ServiceError {
+    crate::metrics::get().authentication(action.as_str(), why);
     let audited = async {
         let change = Change::begin(state, call).await?;
         change
@@ -228,6 +235,7 @@ pub async fn authenticate(
         })
         .await?;
     change.commit().await?;
+    crate::metrics::get().authentication(ACTION.as_str(), outcome.as_str());
     Ok(login)
 }
 
@@ -463,6 +471,7 @@ pub async fn change_pin(
         })
         .await?;
     change.commit().await?;
+    crate::metrics::get().authentication(ACTION.as_str(), AuditOutcome::Ok.as_str());
     Ok(ChangedPin {
         pin_expires_at: stored.credential.pin_expires_at(&state.policy),
         other_sessions_ended: ended,

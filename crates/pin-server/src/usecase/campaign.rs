@@ -252,6 +252,7 @@ pub async fn activate(
                 .unwrap_or(now + state.policy.initial_pin_lifetime()),
         };
         change.commit_answer(&answer).await?;
+        crate::metrics::get().authentication(ACTION.as_str(), AuditOutcome::Ok.as_str());
         Ok(answer)
     })
     .await

@@ -14,6 +14,8 @@ use pin_store::{
     },
 };
 
+use tracing::Instrument;
+
 use super::{
     Call,
     once::{Answer, RequestKey},
@@ -28,6 +30,9 @@ pub struct Change<'a> {
     call: &'a Call,
     claim: Option<(idempotency::Claim, &'a RequestKey)>,
     wrote_events: bool,
+    /// Open from `begin` until the change is committed or dropped: the transaction's
+    /// span, a child of the call's.
+    _span: tracing::Span,
 }
 
 /// An audit record of the change.
@@ -49,12 +54,19 @@ pub struct Audit<'a> {
 impl<'a> Change<'a> {
     /// Begins a write transaction.
     pub async fn begin(state: &'a AppState, call: &'a Call) -> Result<Self, ServiceError> {
+        let span = tracing::info_span!(
+            "transaction",
+            otel.name = "db transaction",
+            otel.kind = "client",
+            db.system.name = database_system(&state.db),
+        );
         Ok(Change {
-            txn: begin_write(&state.db).await?,
+            txn: begin_write(&state.db).instrument(span.clone()).await?,
             state,
             call,
             claim: None,
             wrote_events: false,
+            _span: span,
         })
     }
 
@@ -169,12 +181,22 @@ impl<'a> Change<'a> {
     }
 
     async fn finish(self) -> Result<(), ServiceError> {
-        pin_store::commit(self.txn).await?;
+        pin_store::commit(self.txn)
+            .instrument(self._span.clone())
+            .await?;
         if self.wrote_events {
             self.state
                 .events_written
                 .send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
+    }
+}
+
+/// The database's name in OpenTelemetry's conventions (`db.system.name`).
+fn database_system(db: &pin_store::DatabaseConnection) -> &'static str {
+    match pin_store::backend_name(db) {
+        "postgres" => "postgresql",
+        other => other,
     }
 }

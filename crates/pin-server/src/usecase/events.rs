@@ -59,9 +59,12 @@ async fn follow(
             let full = page.len() as u64 == PAGE;
             for event in page {
                 cursor = event.cursor;
+                let at = event.at;
                 if sender.send(Ok(event)).await.is_err() {
                     return; // The subscriber went away.
                 }
+                let lag = (state.clock.now() - at).as_seconds_f64().max(0.0);
+                crate::metrics::get().event_delivery_lag.record(lag, &[]);
             }
             if !full {
                 break;

@@ -19,6 +19,7 @@ pub mod events;
 pub mod issuance;
 pub mod issue;
 pub mod links;
+pub mod metrics;
 pub mod office;
 mod once;
 pub mod recovery;

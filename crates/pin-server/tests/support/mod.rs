@@ -85,6 +85,26 @@ pub async fn start_with(
     data_dir: &std::path::Path,
     extra: &[(&str, &str)],
 ) -> Replica {
+    start_logged(database_url, data_dir, extra, None).await
+}
+
+/// [`start_with`], writing the process's standard output and error to `log` if given.
+pub async fn start_logged(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> Replica {
+    let output = || match log {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("the log file opens"),
+        ),
+        None => Stdio::null(),
+    };
     let port = free_port();
     let callers = format!(
         "[{{id = \"test\", token_sha256 = \"{}\", roles = [\"admin\", \"portal\", \"delivery\", \"benefits\"]}}]",
@@ -108,8 +128,8 @@ pub async fn start_with(
             .env("PIN_POLICY__LOCK_DURATIONS", "[\"1h\"]")
             .env("RUST_LOG", "warn")
             .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .expect("pin-server starts"),
     };
