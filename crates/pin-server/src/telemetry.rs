@@ -22,10 +22,15 @@ use opentelemetry_sdk::{
     Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
     trace::SdkTracerProvider,
 };
+use tracing::field::{Field, Visit};
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
+    field::{RecordFields, VisitOutput},
     filter::LevelFilter,
-    fmt::{self, format},
+    fmt::{
+        self, FormatFields, FormattedFields,
+        format::{DefaultVisitor, Writer},
+    },
     prelude::*,
 };
 
@@ -194,16 +199,7 @@ pub fn init(config: &LogConfig, exports: Exports) -> anyhow::Result<Telemetry> {
         LogFormat::Text => fmt::layer()
             .with_target(false)
             .with_ansi(std::io::stdout().is_terminal())
-            .fmt_fields(
-                format::debug_fn(|writer, field, value| {
-                    if field.name().starts_with("otel.") {
-                        Ok(())
-                    } else {
-                        write!(writer, "{field}={value:?}")
-                    }
-                })
-                .delimited(" "),
-            )
+            .fmt_fields(WithoutOtelFields)
             .with_filter(filter())
             .boxed(),
         LogFormat::Json => fmt::layer()
@@ -227,6 +223,67 @@ pub fn init(config: &LogConfig, exports: Exports) -> anyhow::Result<Telemetry> {
         );
     }
     Ok(telemetry)
+}
+
+/// The text log's field formatter: tracing's default, without the `otel.*` fields (they
+/// name and classify the exported span, and would only clutter a log line).
+struct WithoutOtelFields;
+
+impl<'writer> FormatFields<'writer> for WithoutOtelFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        writer: Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = SkipOtel(DefaultVisitor::new(writer, true));
+        fields.record(&mut visitor);
+        visitor.0.finish()
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> std::fmt::Result {
+        let mut added = String::new();
+        self.format_fields(Writer::new(&mut added), fields)?;
+        if !added.is_empty() {
+            if !current.fields.is_empty() {
+                current.fields.push(' ');
+            }
+            current.fields.push_str(&added);
+        }
+        Ok(())
+    }
+}
+
+/// Hands every field but the `otel.*` ones to tracing's default formatting.
+struct SkipOtel<'a>(DefaultVisitor<'a>);
+
+impl SkipOtel<'_> {
+    fn shown(field: &Field) -> bool {
+        !field.name().starts_with("otel.")
+    }
+}
+
+impl Visit for SkipOtel<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if Self::shown(field) {
+            self.0.record_debug(field, value);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if Self::shown(field) {
+            self.0.record_str(field, value);
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if Self::shown(field) {
+            self.0.record_error(field, value);
+        }
+    }
 }
 
 /// The attributes every metric point of an RPC carries (OpenTelemetry's RPC conventions).
@@ -310,5 +367,50 @@ mod tests {
         let zipkin = [("OTEL_TRACES_EXPORTER", "zipkin")];
         let error = exports(&zipkin).unwrap_err().to_string();
         assert!(error.contains("OTEL_TRACES_EXPORTER"), "{error}");
+    }
+
+    #[test]
+    fn text_logs_leave_out_the_otel_fields_and_keep_the_rest() {
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = Registry::default().with(
+            fmt::layer()
+                .with_ansi(false)
+                .with_target(false)
+                .fmt_fields(WithoutOtelFields)
+                .with_writer(move || writer.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "rpc",
+                rpc = "inps.pin.v1.X/Y",
+                caller = tracing::field::Empty,
+                otel.name = "inps.pin.v1.X/Y",
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+            );
+            span.record("caller", "portal");
+            span.record("otel.status_code", "ERROR");
+            tracing::info!(parent: &span, code = 16, "call");
+        });
+        let line = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            line.contains("rpc{rpc=\"inps.pin.v1.X/Y\" caller=\"portal\"}: call code=16"),
+            "{line}"
+        );
+        assert!(!line.contains("otel"), "{line}");
     }
 }
