@@ -36,6 +36,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{auth, metrics, telemetry::rpc_attributes};
 
+/// The name of a call's span (exported under `package.Service/Method`).
+pub const CALL_SPAN: &str = "rpc";
+
 /// The tower layer that observes every call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ObserveLayer;

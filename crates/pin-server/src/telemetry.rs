@@ -26,7 +26,7 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
     field::{RecordFields, VisitOutput},
-    filter::LevelFilter,
+    filter::{self, LevelFilter},
     fmt::{
         self, FormatFields, FormattedFields,
         format::{DefaultVisitor, Writer},
@@ -209,10 +209,23 @@ pub fn init(config: &LogConfig, exports: Exports) -> anyhow::Result<Telemetry> {
             .with_filter(filter())
             .boxed(),
     };
+    // Exported: the calls' spans and what happens inside them. Store operations of the
+    // background jobs (the outbox's development worker, the gauges' sampler, …) would
+    // each start a trace of one span, so spans with no parent other than a call's are left
+    // out.
     let traces = telemetry.traces.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(SERVICE_NAME))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
             .with_filter(LevelFilter::INFO)
+            .with_filter(filter::dynamic_filter_fn(|metadata, context| {
+                !metadata.is_span()
+                    || metadata.name() == crate::observe::CALL_SPAN
+                    || context.lookup_current().is_some()
+            }))
     });
     let _ = Registry::default().with(logs).with(traces).try_init();
     if exports.traces || exports.metrics {

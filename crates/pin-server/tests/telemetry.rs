@@ -220,6 +220,19 @@ async fn a_call_with_a_traceparent_is_a_server_span_in_that_trace_and_no_pin_lea
         "{children:?}"
     );
 
+    // Background work (here the gauges' sampler, which read the store at start-up) makes
+    // no trace of its own: every exported trace starts at a call.
+    let roots: Vec<String> = received
+        .spans()
+        .into_iter()
+        .filter(|span| span.parent_span_id.is_empty())
+        .map(|span| span.name)
+        .collect();
+    assert!(
+        roots.iter().all(|name| name.contains('/')),
+        "spans outside any call were exported: {roots:?}"
+    );
+
     // A metric point of the call arrives.
     eventually(Duration::from_secs(20), "the call metric", async || {
         let metrics = received.metrics.lock().unwrap();
