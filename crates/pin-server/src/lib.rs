@@ -24,5 +24,6 @@ pub mod reminders;
 pub mod services;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod usecase;
