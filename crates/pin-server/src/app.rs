@@ -23,9 +23,12 @@ use pin_proto::v1::{
 use pin_store::DatabaseConnection;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::server::NamedService;
+use tokio::{
+    net::TcpListener,
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
+use tonic::{server::NamedService, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -40,6 +43,7 @@ use crate::{
         revocation::RevocationApi, upgrade::UpgradeApi,
     },
     state::AppState,
+    tls::{ServerTls, TlsIncoming},
 };
 
 /// The name of the development caller's token file in the data folder.
@@ -50,6 +54,8 @@ pub const DEV_TOKEN_FILE: &str = "dev-caller.token";
 pub struct RunningServer {
     /// The address actually bound (useful with port 0).
     pub local_addr: SocketAddr,
+    /// The plaintext health port's address, when `lifecycle.health_listen` is set.
+    pub health_addr: Option<SocketAddr>,
     /// Where the development caller's token was written, if one was created.
     pub dev_token_path: Option<PathBuf>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -123,8 +129,11 @@ fn scheme(url: &str) -> &str {
 fn callers(config: &Config) -> anyhow::Result<(Callers, Option<PathBuf>)> {
     let mut callers = Callers::default();
     for caller in &config.callers {
-        for hash in caller.token_sha256.all() {
+        for hash in caller.token_hashes() {
             callers.add(&caller.id, hash, &caller.roles)?;
+        }
+        if let Some(name) = &caller.client_cert_name {
+            callers.add_certificate_name(&caller.id, name, &caller.roles)?;
         }
     }
     if !callers.is_empty() {
@@ -179,6 +188,30 @@ fn service_name<S: NamedService>(_: &S) -> &'static str {
     S::NAME
 }
 
+/// The server's TLS configuration, or none when it serves plaintext — which it does only on
+/// loopback, unless `tls.allow_plaintext` says a sidecar terminates TLS in front of it.
+fn server_tls(config: &Config) -> anyhow::Result<Option<ServerTls>> {
+    if let Some(files) = config.tls.files() {
+        return ServerTls::load(files).map(Some);
+    }
+    if !config.listen.ip().is_loopback() && !config.tls.allow_plaintext {
+        bail!(
+            "the server would serve plaintext on {}: configure its certificate with \
+             tls.cert_file and tls.key_file (PIN_TLS__CERT_FILE, PIN_TLS__KEY_FILE), or set \
+             tls.allow_plaintext = true (PIN_TLS__ALLOW_PLAINTEXT=true) when a sidecar \
+             terminates TLS in front of it",
+            config.listen
+        );
+    }
+    Ok(None)
+}
+
+/// Where the main port's connections come from.
+enum Incoming {
+    Plaintext(TcpIncoming),
+    Tls(TlsIncoming),
+}
+
 /// Starts the server described by `config` and returns once it is listening.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     start_with_clock(config, Arc::new(SystemClock)).await
@@ -192,6 +225,7 @@ pub async fn start_with_clock(
 ) -> anyhow::Result<RunningServer> {
     let policy = config.policy.build()?;
     let (mut callers, dev_token_path) = callers(&config)?;
+    let tls = server_tls(&config)?;
     let catalog = crate::catalog::load(config.catalog_file.as_deref())?;
     let mut rng = ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng)
         .context("the operating system gave no randomness")?;
@@ -227,6 +261,17 @@ pub async fn start_with_clock(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
+    let health_listener =
+        match config.lifecycle.health_listen {
+            Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                format!("cannot listen on {address} (lifecycle.health_listen)")
+            })?),
+            None => None,
+        };
+    let health_addr = health_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
 
     let registry = RegistryServiceServer::new(RegistryApi::new(state.clone()));
     let issuance = IssuanceServiceServer::new(IssuanceApi::new(state.clone()));
@@ -299,12 +344,26 @@ pub async fn start_with_clock(
         .build_v1alpha()
         .context("cannot build reflection v1alpha")?;
 
+    // The plaintext health port serves the same instance, so it reports what the main
+    // port does: readiness, and the drain at shutdown. It closes once the main port is done.
+    let (main_done, mut main_done_rx) = watch::channel(false);
+    let health_port = health_listener.map(|listener| {
+        tonic::transport::Server::builder()
+            .add_service(health.clone())
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async move {
+                    let _ = main_done_rx.wait_for(|done| *done).await;
+                },
+            )
+    });
     let reflection = config.reflection.access != ReflectionAccess::Off;
     if config.reflection.access == ReflectionAccess::Admin {
         callers.restrict_reflection(Role::Admin);
     }
+    // TCP_NODELAY is set on each accepted connection (`incoming` below): tonic's own
+    // setting applies only to listeners it binds itself.
     let router = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .max_connection_age(std_duration(
             "max_connection_age",
@@ -353,8 +412,21 @@ pub async fn start_with_clock(
     let reminders = config.reminders.enabled.then(|| {
         let interval = std::time::Duration::try_from(config.reminders.interval)
             .unwrap_or(std::time::Duration::from_secs(3600));
-        crate::reminders::spawn(state.clone(), interval, workers_stopped)
+        crate::reminders::spawn(state.clone(), interval, workers_stopped.clone())
     });
+    let serves_tls = tls.is_some();
+    let (incoming, tls_reload) = match tls {
+        Some(tls) => {
+            let incoming = Incoming::Tls(tls.incoming(listener));
+            let interval = std::time::Duration::try_from(config.tls.reload_interval)
+                .context("tls.reload_interval")?;
+            (incoming, Some(tls.spawn_reload(interval, workers_stopped)))
+        }
+        None => (
+            Incoming::Plaintext(TcpIncoming::from(listener).with_nodelay(Some(true))),
+            None,
+        ),
+    };
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -369,20 +441,43 @@ pub async fn start_with_clock(
             }
             tokio::time::sleep(drain).await;
             let _ = end_streams.send(true);
-            for worker in [mailbox, reminders, readiness, sampler]
+            for worker in [mailbox, reminders, readiness, sampler, tls_reload]
                 .into_iter()
                 .flatten()
             {
                 let _ = worker.await;
             }
         };
-        router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
-            .await
+        let main_port = async move {
+            let served = match incoming {
+                Incoming::Plaintext(incoming) => {
+                    router.serve_with_incoming_shutdown(incoming, stop).await
+                }
+                Incoming::Tls(incoming) => {
+                    router.serve_with_incoming_shutdown(incoming, stop).await
+                }
+            };
+            let _ = main_done.send(true);
+            served
+        };
+        match health_port {
+            Some(health_port) => {
+                let (main, health) = tokio::join!(main_port, health_port);
+                main.and(health)
+            }
+            None => main_port.await,
+        }
     });
-    tracing::info!(%local_addr, database = scheme(&config.database_url()), "pin-server listening");
+    tracing::info!(
+        %local_addr,
+        tls = serves_tls,
+        health_port = ?health_addr,
+        database = scheme(&config.database_url()),
+        "pin-server listening"
+    );
     Ok(RunningServer {
         local_addr,
+        health_addr,
         dev_token_path,
         shutdown: Some(shutdown_tx),
         task,

@@ -1,7 +1,8 @@
 //! Caller authentication and role checks, in one place for every RPC.
 //!
 //! Every RPC except health (and reflection, unless `reflection.access` restricts it to admin
-//! callers) needs `authorization: Bearer <token>`. The
+//! callers) needs `authorization: Bearer <token>`, or a verified client certificate naming a
+//! caller (see [`Callers::authorize`]). The
 //! configuration lists callers by the SHA-256 of their token, so no token is ever stored.
 //! [`rule`] says which roles may call each RPC and whether it is an operator RPC, which also
 //! needs `x-operator-id`. [`AuthLayer`] enforces both before any handler runs and hands the
@@ -18,7 +19,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tonic::Status;
 
-use crate::error::{CallerRefusal, ServiceError, replace_decode_failure};
+use crate::{
+    error::{CallerRefusal, ServiceError, replace_decode_failure},
+    tls::{PeerIdentity, certificate_name},
+};
 
 /// What a calling service is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -136,10 +140,13 @@ struct Caller {
     roles: HashSet<Role>,
 }
 
-/// The configured callers, keyed by the SHA-256 of their token.
+/// The configured callers, keyed by the SHA-256 of their token and by the name their
+/// client certificate carries.
 #[derive(Debug, Clone, Default)]
 pub struct Callers {
     by_token_hash: HashMap<[u8; 32], Caller>,
+    /// Keyed by [`certificate_name`].
+    by_certificate_name: HashMap<String, Caller>,
     /// Who may use server reflection: anyone, or callers holding this role.
     reflection: Option<Role>,
 }
@@ -166,14 +173,50 @@ impl Callers {
         Ok(())
     }
 
+    /// Adds a caller by a DNS name or URI its client certificate carries among its
+    /// subjectAltNames.
+    pub fn add_certificate_name(
+        &mut self,
+        id: &str,
+        name: &str,
+        roles: &[Role],
+    ) -> anyhow::Result<()> {
+        let name = certificate_name(name);
+        if let Some(other) = self.by_certificate_name.get(&name) {
+            anyhow::bail!(
+                "callers {:?} and {id:?} have the same client_cert_name",
+                &*other.id
+            );
+        }
+        self.by_certificate_name.insert(
+            name,
+            Caller {
+                id: Arc::from(id),
+                roles: roles.iter().copied().collect(),
+            },
+        );
+        Ok(())
+    }
+
     /// Whether no caller is configured.
     pub fn is_empty(&self) -> bool {
-        self.by_token_hash.is_empty()
+        self.by_token_hash.is_empty() && self.by_certificate_name.is_empty()
     }
 
     fn find(&self, token: &str) -> Option<&Caller> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.by_token_hash.get(&digest)
+    }
+
+    /// The caller a certificate's names designate. A certificate naming two callers
+    /// designates neither: which one it is would depend on the order of its names.
+    fn find_by_certificate(&self, peer: &PeerIdentity) -> Option<&Caller> {
+        let mut found = peer
+            .names()
+            .iter()
+            .filter_map(|name| self.by_certificate_name.get(name));
+        let first = found.next()?;
+        found.all(|other| other.id == first.id).then_some(first)
     }
 }
 
@@ -199,11 +242,18 @@ fn valid_operator_id(id: &str) -> bool {
 }
 
 impl Callers {
-    /// Decides whether a request to `path` with these headers may go ahead.
+    /// Decides whether a request to `path` with these headers, on a connection whose
+    /// client certificate (verified by the TLS handshake) gave `peer`, may go ahead.
+    ///
+    /// A bearer token, when there is one, decides who calls: a token no caller has is
+    /// refused even if the certificate names a caller, so that a certificate never covers
+    /// for a wrong token. Without a token, the certificate's names designate the caller
+    /// whose `client_cert_name` they contain.
     pub fn authorize(
         &self,
         path: &str,
         headers: &http::HeaderMap,
+        peer: Option<&PeerIdentity>,
     ) -> Result<CallContext, CallerRefusal> {
         let token = headers
             .get(http::header::AUTHORIZATION)
@@ -212,9 +262,13 @@ impl Callers {
                 let (scheme, token) = value.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
-            .filter(|token| !token.is_empty())
-            .ok_or(CallerRefusal::MissingCredentials)?;
-        let caller = self.find(token).ok_or(CallerRefusal::InvalidCredentials)?;
+            .filter(|token| !token.is_empty());
+        let caller = match token {
+            Some(token) => self.find(token).ok_or(CallerRefusal::InvalidCredentials)?,
+            None => peer
+                .and_then(|peer| self.find_by_certificate(peer))
+                .ok_or(CallerRefusal::MissingCredentials)?,
+        };
         if is_reflection(path) {
             if self
                 .reflection
@@ -310,7 +364,11 @@ where
             return self.inner.call(request).map(replace_decode_failure).boxed();
         }
         // The call's span ([`crate::observe`]) is current here: it learns the caller.
-        match self.callers.authorize(&path, request.headers()) {
+        match self.callers.authorize(
+            &path,
+            request.headers(),
+            PeerIdentity::from_extensions(request.extensions()).as_ref(),
+        ) {
             Ok(context) => {
                 tracing::Span::current().record("caller", &*context.caller_id);
                 request.extensions_mut().insert(context);
@@ -387,7 +445,7 @@ mod tests {
 
     #[track_caller]
     fn code(path: &str, pairs: &[(&'static str, &str)]) -> Code {
-        match callers().authorize(path, &headers(pairs)) {
+        match callers().authorize(path, &headers(pairs), None) {
             Ok(_) => Code::Ok,
             Err(refusal) => Status::from(ServiceError::CallerRefused(refusal)).code(),
         }
@@ -450,6 +508,125 @@ mod tests {
         );
     }
 
+    /// The identity a self-signed certificate with these DNS names and URIs gives.
+    fn peer(dns_names: &[&str], uris: &[&str]) -> PeerIdentity {
+        let mut params = rcgen::CertificateParams::new(
+            dns_names
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        for uri in uris {
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::URI((*uri).try_into().unwrap()));
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        PeerIdentity::from_certificate(params.self_signed(&key).unwrap().der()).unwrap()
+    }
+
+    fn callers_with_certificates() -> Callers {
+        let mut callers = callers();
+        callers
+            .add_certificate_name("portal", "Portal.INPS.example", &[Role::Portal])
+            .unwrap();
+        callers
+            .add_certificate_name(
+                "worker",
+                "spiffe://inps.example/ns/pin/sa/delivery",
+                &[Role::Delivery],
+            )
+            .unwrap();
+        callers
+    }
+
+    #[track_caller]
+    fn caller(
+        path: &str,
+        pairs: &[(&'static str, &str)],
+        peer: Option<&PeerIdentity>,
+    ) -> Result<String, CallerRefusal> {
+        callers_with_certificates()
+            .authorize(path, &headers(pairs), peer)
+            .map(|context| context.caller_id.to_string())
+    }
+
+    const LEASE: &str = "/inps.pin.v1.DeliveryService/LeaseDeliveries";
+
+    #[test]
+    fn a_certificate_naming_a_caller_stands_for_its_token() {
+        let portal = peer(&["portal.inps.example"], &[]);
+        assert_eq!(
+            caller(AUTHENTICATE, &[], Some(&portal)),
+            Ok("portal".into())
+        );
+        let worker = peer(
+            &["pod.local"],
+            &["spiffe://inps.example/ns/pin/sa/delivery"],
+        );
+        assert_eq!(caller(LEASE, &[], Some(&worker)), Ok("worker".into()));
+        // The roles are the caller's: the worker may not log citizens in.
+        assert_eq!(
+            caller(AUTHENTICATE, &[], Some(&worker)),
+            Err(CallerRefusal::RoleNotAllowed)
+        );
+        // URIs are compared exactly, DNS names whatever their case.
+        let shouting = peer(&[], &["SPIFFE://inps.example/ns/pin/sa/delivery"]);
+        assert_eq!(
+            caller(LEASE, &[], Some(&shouting)),
+            Err(CallerRefusal::MissingCredentials)
+        );
+    }
+
+    #[test]
+    fn a_token_decides_even_when_a_certificate_names_a_caller() {
+        let worker = peer(&[], &["spiffe://inps.example/ns/pin/sa/delivery"]);
+        assert_eq!(
+            caller(
+                AUTHENTICATE,
+                &[("authorization", "Bearer portal-token")],
+                Some(&worker)
+            ),
+            Ok("portal".into())
+        );
+        assert_eq!(
+            caller(LEASE, &[("authorization", "Bearer nope")], Some(&worker)),
+            Err(CallerRefusal::InvalidCredentials)
+        );
+    }
+
+    #[test]
+    fn a_certificate_naming_no_caller_or_two_is_no_credential() {
+        let stranger = peer(&["stranger.example"], &[]);
+        assert_eq!(
+            caller(AUTHENTICATE, &[], Some(&stranger)),
+            Err(CallerRefusal::MissingCredentials)
+        );
+        let both = peer(
+            &["portal.inps.example"],
+            &["spiffe://inps.example/ns/pin/sa/delivery"],
+        );
+        assert_eq!(
+            caller(AUTHENTICATE, &[], Some(&both)),
+            Err(CallerRefusal::MissingCredentials)
+        );
+        assert_eq!(
+            caller(AUTHENTICATE, &[], None),
+            Err(CallerRefusal::MissingCredentials)
+        );
+    }
+
+    #[test]
+    fn two_callers_may_not_share_a_certificate_name() {
+        let mut callers = callers_with_certificates();
+        assert!(
+            callers
+                .add_certificate_name("desk", "portal.inps.example", &[Role::ContactCenter])
+                .is_err()
+        );
+    }
+
     #[test]
     fn the_operator_is_handed_to_the_handler() {
         let context = callers()
@@ -459,6 +636,7 @@ mod tests {
                     ("authorization", "Bearer desk-token"),
                     ("x-operator-id", "m.rossi"),
                 ]),
+                None,
             )
             .unwrap();
         assert_eq!(&*context.caller_id, "desk");

@@ -45,8 +45,9 @@ pub enum Command {
     /// Common settings, as environment variables: `PIN_LISTEN` (address, default
     /// 127.0.0.1:50051), `PIN_DATA_DIR` (default ./data), `PIN_DATABASE_URL` (default a
     /// SQLite file in the data folder), `PIN_CALLERS` (the calling services; without any,
-    /// a development caller is created, on loopback only), `PIN_LOG__FORMAT` (text or
-    /// json). Every key of the configuration file has one: see the Configuration section of
+    /// a development caller is created, on loopback only), `PIN_TLS__CERT_FILE` and
+    /// `PIN_TLS__KEY_FILE` (TLS; without them plaintext is served on loopback only, unless
+    /// `PIN_TLS__ALLOW_PLAINTEXT=true`), `PIN_LOG__FORMAT` (text or json). Every key of the configuration file has one: see the Configuration section of
     /// the README.
     Serve {
         /// Listen on this address instead of the configured one, e.g. 0.0.0.0:50051.
@@ -148,6 +149,18 @@ pub fn check_config(config: &Config) {
         database.split(':').next().unwrap_or("?")
     );
     println!("  callers:       {}", config.callers.len());
+    println!(
+        "  tls:           {}",
+        match (&config.tls.cert_file, &config.tls.client_ca_file) {
+            (None, _) => "off".to_owned(),
+            (Some(cert), None) => cert.display().to_string(),
+            (Some(cert), Some(ca)) => format!(
+                "{}, client certificates from {}",
+                cert.display(),
+                ca.display()
+            ),
+        }
+    );
     println!(
         "  catalog:       {}",
         config

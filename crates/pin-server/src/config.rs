@@ -57,6 +57,9 @@ pub struct Config {
     /// Server reflection (how grpcurl and generic clients discover the contract).
     #[serde(default)]
     pub reflection: ReflectionConfig,
+    /// Transport security: the server's certificate, client certificates, plaintext.
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// A service catalog file (TOML); the catalog shipped in the binary when unset.
     #[serde(default)]
     pub catalog_file: Option<PathBuf>,
@@ -334,6 +337,9 @@ pub struct LifecycleConfig {
     /// How long calls on a connection asked to close may still take.
     #[serde(deserialize_with = "duration")]
     pub max_connection_age_grace: Duration,
+    /// A second address serving only `grpc.health.v1.Health`, in plaintext, for the
+    /// kubelet's gRPC probes (which cannot speak TLS); none when unset.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Default for LifecycleConfig {
@@ -344,7 +350,74 @@ impl Default for LifecycleConfig {
             shutdown_bound: Duration::seconds(25),
             max_connection_age: Duration::minutes(30),
             max_connection_age_grace: Duration::seconds(30),
+            health_listen: None,
         }
+    }
+}
+
+/// Transport security. Without a certificate the server speaks plaintext, which it does
+/// only on loopback unless `allow_plaintext` says a sidecar terminates TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain the server presents, its own certificate first; set together
+    /// with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1); set together with
+    /// `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// PEM bundle of the CAs that sign client certificates. When set, a client may present
+    /// a certificate, which must chain to one of them; clients without one still connect
+    /// (and authenticate with a bearer token).
+    pub client_ca_file: Option<PathBuf>,
+    /// How often the three files are read again; when their contents changed and parse,
+    /// new connections use them, without a restart.
+    #[serde(deserialize_with = "duration")]
+    pub reload_interval: Duration,
+    /// Serve plaintext on a non-loopback `listen` when no certificate is configured: for a
+    /// TLS-terminating sidecar in front of the server.
+    pub allow_plaintext: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            reload_interval: Duration::seconds(30),
+            allow_plaintext: false,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// The files to serve TLS with, when a certificate is configured.
+    pub fn files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.cert_file.clone()?,
+            key: self.key_file.clone()?,
+            client_ca: self.client_ca_file.clone(),
+        })
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            bail!(
+                "tls.cert_file (PIN_TLS__CERT_FILE) and tls.key_file (PIN_TLS__KEY_FILE) must be \
+                 set together"
+            );
+        }
+        if self.client_ca_file.is_some() && self.cert_file.is_none() {
+            bail!(
+                "tls.client_ca_file needs tls.cert_file and tls.key_file: client certificates \
+                 are asked for only over TLS"
+            );
+        }
+        if !self.reload_interval.is_positive() {
+            bail!("tls.reload_interval must be longer than zero");
+        }
+        Ok(())
     }
 }
 
@@ -385,7 +458,8 @@ impl TokenHashes {
     }
 }
 
-/// A calling service.
+/// A calling service. It authenticates with a bearer token, with a client certificate, or
+/// either: it needs at least one of `token_sha256` and `client_cert_name`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallerConfig {
@@ -394,9 +468,25 @@ pub struct CallerConfig {
     /// Hex SHA-256 of the caller's bearer token — or a list of two while a token is
     /// rotated (the old and the new one both work until the old is removed). The token
     /// itself is never configured here.
-    pub token_sha256: TokenHashes,
+    #[serde(default)]
+    pub token_sha256: Option<TokenHashes>,
+    /// A DNS name or a URI (e.g. a SPIFFE id) among the subjectAltNames of the caller's
+    /// client certificate, verified against `tls.client_ca_file`: a call with no bearer
+    /// token over such a connection is this caller's.
+    #[serde(default)]
+    pub client_cert_name: Option<String>,
     /// The roles the caller holds.
     pub roles: Vec<Role>,
+}
+
+impl CallerConfig {
+    /// The hashes of the caller's tokens; none for a caller known by certificate only.
+    pub fn token_hashes(&self) -> Vec<&str> {
+        self.token_sha256
+            .as_ref()
+            .map(TokenHashes::all)
+            .unwrap_or_default()
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -534,17 +624,42 @@ impl Config {
             .params()
             .check()
             .map_err(|error| anyhow::anyhow!("hashing: {error}"))?;
+        self.tls.check()?;
         for (index, caller) in self.callers.iter().enumerate() {
             if caller.id.trim().is_empty() {
                 bail!("callers[{index}].id must not be empty");
             }
-            let hashes = caller.token_sha256.all();
-            if hashes.is_empty() || hashes.len() > 2 {
-                bail!("callers[{index}].token_sha256 must be one hash, or two while rotating");
+            if caller.token_sha256.is_none() && caller.client_cert_name.is_none() {
+                bail!(
+                    "callers[{index}] ({:?}) needs token_sha256, client_cert_name or both: \
+                     otherwise it cannot authenticate",
+                    caller.id
+                );
             }
-            for hash in hashes {
-                if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    bail!("callers[{index}].token_sha256 must be 64 hexadecimal characters");
+            if let Some(hashes) = &caller.token_sha256 {
+                let hashes = hashes.all();
+                if hashes.is_empty() || hashes.len() > 2 {
+                    bail!("callers[{index}].token_sha256 must be one hash, or two while rotating");
+                }
+                for hash in hashes {
+                    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        bail!("callers[{index}].token_sha256 must be 64 hexadecimal characters");
+                    }
+                }
+            }
+            if let Some(name) = &caller.client_cert_name {
+                if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    bail!(
+                        "callers[{index}].client_cert_name must be a DNS name or a URI, \
+                         without spaces"
+                    );
+                }
+                if self.tls.client_ca_file.is_none() {
+                    bail!(
+                        "callers[{index}].client_cert_name needs tls.client_ca_file \
+                         (PIN_TLS__CLIENT_CA_FILE): without it no client certificate is asked \
+                         for"
+                    );
                 }
             }
             if caller.roles.is_empty() {
@@ -560,8 +675,7 @@ impl Config {
             .callers
             .iter()
             .flat_map(|c| {
-                c.token_sha256
-                    .all()
+                c.token_hashes()
                     .into_iter()
                     .map(|h| (h.to_ascii_lowercase(), c.id.as_str()))
             })
@@ -570,6 +684,23 @@ impl Config {
         if let Some(pair) = hashes.windows(2).find(|pair| pair[0].0 == pair[1].0) {
             bail!(
                 "callers: {:?} and {:?} have the same token_sha256: one token would be both",
+                pair[0].1,
+                pair[1].1
+            );
+        }
+        let mut names: Vec<(String, &str)> = self
+            .callers
+            .iter()
+            .filter_map(|c| {
+                let name = c.client_cert_name.as_deref()?;
+                Some((crate::tls::certificate_name(name), c.id.as_str()))
+            })
+            .collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            bail!(
+                "callers: {:?} and {:?} have the same client_cert_name: one certificate would \
+                 be both",
                 pair[0].1,
                 pair[1].1
             );
@@ -751,10 +882,7 @@ mod tests {
             "[[callers]]\nid = \"portal\"\ntoken_sha256 = [\"{a}\", \"{b}\"]\nroles = [\"portal\"]\n"
         );
         let config = callers_file(&rotating).unwrap();
-        assert_eq!(
-            config.callers[0].token_sha256.all(),
-            [a.as_str(), b.as_str()]
-        );
+        assert_eq!(config.callers[0].token_hashes(), [a.as_str(), b.as_str()]);
     }
 
     #[test]
@@ -795,6 +923,146 @@ mod tests {
             Config::load(Some(file.path()), env(&[])).unwrap_err()
         );
         assert!(error.contains("janitor"), "{error}");
+    }
+
+    #[test]
+    fn tls_keys_have_defaults_and_come_from_the_environment() {
+        let config = Config::load(None, env(&[])).unwrap();
+        assert_eq!(config.tls.reload_interval, Duration::seconds(30));
+        assert!(!config.tls.allow_plaintext);
+        assert_eq!(config.tls.files(), None);
+        assert_eq!(config.lifecycle.health_listen, None);
+        let config = Config::load(
+            None,
+            env(&[
+                ("PIN_TLS__CERT_FILE", "/etc/tls/tls.crt"),
+                ("PIN_TLS__KEY_FILE", "/etc/tls/tls.key"),
+                ("PIN_TLS__CLIENT_CA_FILE", "/etc/tls/ca.crt"),
+                ("PIN_TLS__RELOAD_INTERVAL", "5m"),
+                ("PIN_TLS__ALLOW_PLAINTEXT", "true"),
+                ("PIN_LIFECYCLE__HEALTH_LISTEN", "0.0.0.0:50052"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.tls.files(),
+            Some(crate::tls::TlsFiles {
+                cert: "/etc/tls/tls.crt".into(),
+                key: "/etc/tls/tls.key".into(),
+                client_ca: Some("/etc/tls/ca.crt".into()),
+            })
+        );
+        assert_eq!(config.tls.reload_interval, Duration::minutes(5));
+        assert!(config.tls.allow_plaintext);
+        assert_eq!(
+            config.lifecycle.health_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 50052)))
+        );
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_client_certificates_need_a_certificate() {
+        for half in ["PIN_TLS__CERT_FILE", "PIN_TLS__KEY_FILE"] {
+            let error = format!(
+                "{:#}",
+                Config::load(None, env(&[(half, "/etc/tls/half.pem")])).unwrap_err()
+            );
+            for key in [
+                "tls.cert_file",
+                "PIN_TLS__CERT_FILE",
+                "tls.key_file",
+                "PIN_TLS__KEY_FILE",
+            ] {
+                assert!(error.contains(key), "{error:?} should name {key}");
+            }
+        }
+        refused(
+            &[("PIN_TLS__CLIENT_CA_FILE", "/etc/tls/ca.crt")],
+            "tls.client_ca_file needs tls.cert_file",
+        );
+        refused(&[("PIN_TLS__RELOAD_INTERVAL", "0s")], "tls.reload_interval");
+        refused(&[("PIN_TLS__NO_SUCH_KEY", "1")], "no_such_key");
+    }
+
+    const WITH_CLIENT_CA: &str = "[tls]\ncert_file = \"/tls/tls.crt\"\n\
+        key_file = \"/tls/tls.key\"\nclient_ca_file = \"/tls/ca.crt\"\n";
+
+    #[test]
+    fn a_caller_may_be_known_by_its_certificate_alone() {
+        let config = callers_file(&format!(
+            "{WITH_CLIENT_CA}[[callers]]\nid = \"worker\"\n\
+             client_cert_name = \"spiffe://inps.example/ns/pin/sa/delivery\"\n\
+             roles = [\"delivery\"]\n"
+        ))
+        .unwrap();
+        assert!(config.callers[0].token_hashes().is_empty());
+        assert_eq!(
+            config.callers[0].client_cert_name.as_deref(),
+            Some("spiffe://inps.example/ns/pin/sa/delivery")
+        );
+    }
+
+    #[test]
+    fn a_caller_with_neither_token_nor_certificate_is_refused_by_name() {
+        let error = format!(
+            "{:#}",
+            callers_file(&format!(
+                "{WITH_CLIENT_CA}[[callers]]\nid = \"mute\"\nroles = [\"portal\"]\n"
+            ))
+            .unwrap_err()
+        );
+        assert!(error.contains("callers[0]"), "{error}");
+        assert!(error.contains("\"mute\""), "{error}");
+        assert!(error.contains("token_sha256, client_cert_name"), "{error}");
+    }
+
+    #[test]
+    fn two_callers_with_one_certificate_name_are_refused() {
+        let twice = format!(
+            "{WITH_CLIENT_CA}[[callers]]\nid = \"portal\"\n\
+             client_cert_name = \"portal.inps.example\"\nroles = [\"portal\"]\n\
+             [[callers]]\nid = \"desk\"\nclient_cert_name = \"Portal.INPS.example\"\n\
+             roles = [\"contact_center\"]\n"
+        );
+        let error = format!("{:#}", callers_file(&twice).unwrap_err());
+        assert!(error.contains("same client_cert_name"), "{error}");
+        assert!(
+            error.contains("\"portal\"") && error.contains("\"desk\""),
+            "{error}"
+        );
+        // Distinct URIs differing in case are distinct names.
+        let distinct = format!(
+            "{WITH_CLIENT_CA}[[callers]]\nid = \"portal\"\n\
+             client_cert_name = \"spiffe://inps.example/Portal\"\nroles = [\"portal\"]\n\
+             [[callers]]\nid = \"desk\"\nclient_cert_name = \"spiffe://inps.example/portal\"\n\
+             roles = [\"contact_center\"]\n"
+        );
+        assert!(callers_file(&distinct).is_ok());
+    }
+
+    #[test]
+    fn a_certificate_name_needs_a_client_ca_and_no_spaces() {
+        let error = format!(
+            "{:#}",
+            callers_file(
+                "[[callers]]\nid = \"worker\"\nclient_cert_name = \"worker.inps.example\"\n\
+                 roles = [\"delivery\"]\n"
+            )
+            .unwrap_err()
+        );
+        assert!(
+            error.contains("callers[0].client_cert_name needs tls.client_ca_file"),
+            "{error}"
+        );
+        let error = format!(
+            "{:#}",
+            callers_file(&format!(
+                "{WITH_CLIENT_CA}[[callers]]\nid = \"worker\"\nclient_cert_name = \"a b\"\n\
+                 roles = [\"delivery\"]\n"
+            ))
+            .unwrap_err()
+        );
+        assert!(error.contains("callers[0].client_cert_name"), "{error}");
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub enum ServiceError {
 /// Why the auth layer refused a calling service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallerRefusal {
-    /// No bearer token.
+    /// No bearer token, and no client certificate naming a caller.
     MissingCredentials,
     /// A bearer token no caller has.
     InvalidCredentials,
@@ -343,7 +343,8 @@ fn caller_refused(refusal: CallerRefusal) -> Status {
     match refusal {
         CallerRefusal::MissingCredentials => status(
             Code::Unauthenticated,
-            "this RPC needs the metadata `authorization: Bearer <token>`",
+            "this RPC needs the metadata `authorization: Bearer <token>`, or a client \
+             certificate naming a caller",
             "MISSING_CREDENTIALS",
         ),
         CallerRefusal::InvalidCredentials => status(

@@ -26,5 +26,6 @@ pub mod reminders;
 pub mod services;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod usecase;
