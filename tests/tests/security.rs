@@ -12,7 +12,7 @@ use pin_proto::v1::{
 };
 use pin_tests::{
     Backend, TestApp, as_role, both_backends,
-    citizen::{MARIO, import_registry, obtain_initial_pin},
+    citizen::{MARIO, activated, import_registry, obtain_initial_pin},
     spawn_app, spawn_app_with,
 };
 use tonic::{Code, Status};
@@ -71,6 +71,47 @@ async fn a_first_access_ticket_works_once_under_concurrent_use(backend: Backend)
     app.stop().await;
 }
 both_backends!(a_first_access_ticket_works_once_under_concurrent_use);
+
+async fn simultaneous_correct_logins_of_one_person_all_succeed(backend: Backend) {
+    // A verification that takes a few milliseconds, so the logins overlap.
+    let app = spawn_app_with(backend, &[("PIN_HASHING__MEMORY_KIB", "4096")]).await;
+    let pin = activated(&app).await;
+    let logins: Vec<_> = (0..10)
+        .map(|_| {
+            let app_channel = app.channel.clone();
+            let pin = pin.clone();
+            tokio::spawn(async move {
+                AuthenticationServiceClient::new(app_channel)
+                    .authenticate(as_role(
+                        "portal",
+                        AuthenticateRequest {
+                            codice_fiscale: MARIO.into(),
+                            pin,
+                        },
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    for login in logins {
+        let answer = login.await.unwrap().expect("every correct login succeeds");
+        assert!(matches!(
+            answer.into_inner().result,
+            Some(Outcome::Session(_))
+        ));
+    }
+    // And the whole allowance is there afterwards: four wrong guesses, then the PIN.
+    for _ in 0..4 {
+        let refused = login(&app, MARIO, WRONG_PIN).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+    assert!(matches!(
+        login(&app, MARIO, &pin).await.unwrap(),
+        Outcome::Session(_)
+    ));
+    app.stop().await;
+}
+both_backends!(simultaneous_correct_logins_of_one_person_all_succeed);
 
 fn fingerprint(status: Status) -> (Code, String, Vec<u8>) {
     (

@@ -39,5 +39,5 @@ pub use names::{
 pub use person::{Person, PersonProblem, RawPerson, format_date, parse_date};
 pub use policy::{Policy, PolicyError, PolicySettings};
 pub use reminders::{due_reminders, earliest_reminder};
-pub use throttle::{Locked, Throttle};
+pub use throttle::{Refused, Settled, Throttle};
 pub use types::*;

@@ -86,7 +86,8 @@ async fn the_migration_applies_once_and_then_has_nothing_to_do(database: &TestDa
             "m20261202_000001_proofing",
             "m20261203_000001_callback_phone",
             "m20261203_000002_expiry_reminders",
-            "m20261203_000003_audit_caller_index"
+            "m20261203_000003_audit_caller_index",
+            "m20261203_000004_throttle_in_flight"
         ]
     );
     assert!(
@@ -256,6 +257,8 @@ async fn every_table_stores_and_returns_a_full_row(database: &TestDatabase) {
         login_throttle::Model {
             cf: CF.to_owned(),
             failures: 4,
+            in_flight: 1,
+            in_flight_until: Some(T0 + 30_000),
             consecutive_locks: 2,
             locked_until: Some(T0 + 900_000),
             last_failure_at: Some(T0 + 5),

@@ -2,8 +2,9 @@
 //!
 //! Every failed login (unknown codice fiscale, wrong PIN, revoked or replaced PIN, locked
 //! codice fiscale) — at `Authenticate` or at `ChangePin` — goes through one step,
-//! [`attempt`] then [`refuse`]: count the attempt, verify against a real or a dummy hash,
-//! write an audit record under the RPC's own action, and end in
+//! [`attempt`] then [`refuse`]: take a place in the allowance, verify against a real or a
+//! dummy hash, give the place back as a failure, write an audit record under the RPC's own
+//! action, and end in
 //! [`ServiceError::AuthenticationFailed`], so neither the answer nor its timing tells the
 //! causes apart.
 
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 
 use pin_domain::{
     AuditAction, AuditOutcome, CodiceFiscale, Effect, Event, EventDetail, Level, OpaqueToken, Pin,
-    Pin8, PinHash, Refusal, SessionEnd, TicketClaim, TicketPurpose, Verification,
+    Pin8, PinHash, Refusal, Refused, SessionEnd, Settled, TicketClaim, TicketPurpose, Verification,
 };
 use pin_store::{
     StoreError,
@@ -99,10 +100,78 @@ fn secret(pin: &Pin) -> SecretString {
     SecretString::from(pin.expose_secret().to_owned())
 }
 
-/// The first half of the failed-login step: counts the attempt *before* verifying (a
-/// request cut short after this still used a guess), then verifies `pin` against `hash`,
-/// or against a dummy hash when there is none or the codice fiscale is locked. A locked
-/// codice fiscale is refused here, after the same work, through [`refuse`].
+/// How long an attempt waits for a place while the places of its codice fiscale are
+/// taken by attempts in flight (at most: a shorter gRPC deadline wins).
+const PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often a waiting attempt asks again.
+const PLACE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The place an attempt holds in its codice fiscale's allowance ([`pin_domain::throttle`]).
+/// Settle it when the login is decided. Dropped unsettled — an error, or the client gone —
+/// it is settled by a task of its own: as a failure once the verification has run (a
+/// request cut short still costs an attempt), as never verified otherwise.
+#[derive(Debug)]
+pub(super) struct Place {
+    state: AppState,
+    cf: CodiceFiscale,
+    now: OffsetDateTime,
+    verified: bool,
+    settled: bool,
+}
+
+impl Place {
+    /// Gives the place back: the login ended as `outcome`.
+    pub(super) async fn settle(mut self, outcome: Settled) -> Result<(), ServiceError> {
+        self.settled = true;
+        give_back(&self.state, &self.cf, outcome, self.now).await
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let outcome = if self.verified {
+            Settled::Failed
+        } else {
+            Settled::NotVerified
+        };
+        let (state, cf, now) = (self.state.clone(), self.cf.clone(), self.now);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = give_back(&state, &cf, outcome, now).await {
+                    tracing::warn!(
+                        %error,
+                        "a login attempt's place could not be given back; it counts as a \
+                         failure once held too long"
+                    );
+                }
+            });
+        }
+    }
+}
+
+async fn give_back(
+    state: &AppState,
+    cf: &CodiceFiscale,
+    outcome: Settled,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let (before, after) = throttle::settle(&state.db, cf, outcome, now, &state.policy).await?;
+    if after.consecutive_locks > before.consecutive_locks {
+        crate::metrics::get().lockouts.add(1, &[]);
+    }
+    Ok(())
+}
+
+/// The first half of the failed-login step: takes a place in the codice fiscale's
+/// allowance *before* verifying (waiting a little while attempts in flight hold every
+/// place), then verifies `pin` against `hash`, or against a dummy hash when there is none
+/// or no place was given. Without a place the attempt is refused here, after the same
+/// work, through [`refuse`]; with one, the caller settles the returned [`Place`] once the
+/// login is decided.
 pub(super) async fn attempt(
     state: &AppState,
     call: &Call,
@@ -110,20 +179,38 @@ pub(super) async fn attempt(
     cf: &CodiceFiscale,
     secret: SecretString,
     hash: Option<PinHash>,
-) -> Result<Verification, ServiceError> {
-    let admitted = throttle::admit(&state.db, cf, call.now, &state.policy).await?;
-    // The attempt that uses up the allowance sets the lock in advance; it stands unless
-    // this very attempt succeeds.
-    let sets_lock = admitted.as_ref().is_ok_and(|next| next.is_locked(call.now));
-    let hash = if admitted.is_ok() { hash } else { None };
-    let verification = state.hashing.verify(secret, hash, call.deadline).await?;
-    if sets_lock && !verification.matched() {
-        crate::metrics::get().lockouts.add(1, &[]);
-    }
-    match admitted {
-        Ok(_) => Ok(verification),
-        Err(_locked) => Err(refuse(state, call, action, cf, "LOCKED").await),
-    }
+) -> Result<(Verification, Place), ServiceError> {
+    let give_up = std::time::Instant::now() + PLACE_WAIT;
+    let give_up = call
+        .deadline
+        .map_or(give_up, |deadline| deadline.min(give_up));
+    let admitted = loop {
+        match throttle::admit(&state.db, cf, call.now, &state.policy).await? {
+            Err(Refused::Busy) if std::time::Instant::now() + PLACE_POLL < give_up => {
+                tokio::time::sleep(PLACE_POLL).await;
+            }
+            other => break other,
+        }
+    };
+    let why = match admitted {
+        Ok(_) => {
+            let mut place = Place {
+                state: state.clone(),
+                cf: cf.clone(),
+                now: call.now,
+                verified: false,
+                settled: false,
+            };
+            // Refused by the hashing pool: the place is given back unverified (dropped).
+            let verification = state.hashing.verify(secret, hash, call.deadline).await?;
+            place.verified = true;
+            return Ok((verification, place));
+        }
+        Err(Refused::Locked { .. }) => "LOCKED",
+        Err(Refused::Busy) => "ATTEMPTS_IN_FLIGHT",
+    };
+    state.hashing.verify(secret, None, call.deadline).await?;
+    Err(refuse(state, call, action, cf, why).await)
 }
 
 /// The second half of the failed-login step: audits the failure under the RPC's own
@@ -170,8 +257,9 @@ pub async fn authenticate(
     let hash = current
         .as_ref()
         .and_then(|c| c.credential.login_hash().cloned());
-    let verification = attempt(state, call, ACTION, cf, secret(pin), hash).await?;
+    let (verification, place) = attempt(state, call, ACTION, cf, secret(pin), hash).await?;
     let Some(mut stored) = current else {
+        place.settle(Settled::Failed).await?;
         return Err(refuse(state, call, ACTION, cf, Refusal::WrongPin.code()).await);
     };
     let login = Event::Login {
@@ -179,9 +267,12 @@ pub async fn authenticate(
     };
     let effect = match stored.credential.apply(login, now, &state.policy) {
         Ok(transition) => transition.effect,
-        Err(refusal) => return Err(refuse(state, call, ACTION, cf, refusal.code()).await),
+        Err(refusal) => {
+            place.settle(Settled::Failed).await?;
+            return Err(refuse(state, call, ACTION, cf, refusal.code()).await);
+        }
     };
-    throttle::succeeded(&state.db, cf).await?;
+    place.settle(Settled::Succeeded).await?;
     // Hashed with parameters no longer current: store a new hash of the same PIN.
     let rehash = match verification {
         Verification::Match { needs_rehash: true } => {
@@ -405,9 +496,9 @@ pub async fn change_pin(
     let live = live_session(state, call, session_token).await?;
     let (session, stored) = (live.session, live.credential);
     let hash = stored.credential.login_hash().cloned();
-    let verified = attempt(state, call, ACTION, &stored.cf, secret(current), hash)
-        .await?
-        .matched();
+    let (verification, place) =
+        attempt(state, call, ACTION, &stored.cf, secret(current), hash).await?;
+    let verified = verification.matched();
     let new_secret = || SecretString::from(new.expose_secret().to_owned());
     let mut recently_used = false;
     if verified {
@@ -433,11 +524,21 @@ pub async fn change_pin(
     let transition = match stored.credential.apply(event, now, &state.policy) {
         Ok(transition) => transition,
         Err(refusal @ Refusal::WrongPin) => {
+            place.settle(Settled::Failed).await?;
             return Err(refuse(state, call, ACTION, &stored.cf, refusal.code()).await);
         }
-        Err(other) => return Err(other.into()),
+        // The new PIN may not be used: the attempt counts as the current PIN's check did.
+        Err(other) => {
+            let outcome = if verified {
+                Settled::Succeeded
+            } else {
+                Settled::Failed
+            };
+            place.settle(outcome).await?;
+            return Err(other.into());
+        }
     };
-    throttle::succeeded(&state.db, &stored.cf).await?;
+    place.settle(Settled::Succeeded).await?;
     let mut change = Change::begin(state, call).await?;
     let stored = credentials::update(change.txn(), &stored, &transition.next, now).await?;
     credentials::record_pin(change.txn(), stored.id, &stored.cf, &new_hash, now).await?;

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use pin_domain::{
     AuditAction, AuditOutcome, CodiceFiscale, DeliveryChannel, DeliveryPurpose, Event, HealthCard,
     InitialSecret, IssuedVia, Level, NewCredential, Person, Pin16, PinEnd, PinHalf, Refusal,
-    Replacement,
+    Replacement, Settled,
 };
 use pin_store::{
     StoreError,
     repo::{
         credentials,
         outbox::{NewDelivery, SECRET_PLACEHOLDER},
-        persons, throttle,
+        persons,
     },
 };
 use secrecy::SecretString;
@@ -205,13 +205,14 @@ pub async fn activate(
             .as_ref()
             .and_then(|c| c.credential.activation_hash().cloned());
         let secret = SecretString::from(first_half.expose_secret().to_owned());
-        let verification = attempt(state, call, ACTION, cf, secret, hash).await?;
+        let (verification, place) = attempt(state, call, ACTION, cf, secret, hash).await?;
         let card_matches = match persons::get(&state.db, cf).await {
             Ok(person) => person.health_card == *card,
             Err(StoreError::NotFound { .. }) => false,
             Err(other) => return Err(other.into()),
         };
         let Some(stored) = current else {
+            place.settle(Settled::Failed).await?;
             return Err(refuse(state, call, ACTION, cf, Refusal::WrongPin.code()).await);
         };
         let second = state.random(PinHalf::generate);
@@ -224,9 +225,12 @@ pub async fn activate(
         };
         let transition = match stored.credential.apply(event, now, &state.policy) {
             Ok(transition) => transition,
-            Err(refusal) => return Err(refuse(state, call, ACTION, cf, refusal.code()).await),
+            Err(refusal) => {
+                place.settle(Settled::Failed).await?;
+                return Err(refuse(state, call, ACTION, cf, refusal.code()).await);
+            }
         };
-        throttle::succeeded(&state.db, cf).await?;
+        place.settle(Settled::Succeeded).await?;
         let change = Change::begin_once(state, call, key, ACTIVATE).await?;
         let activated = credentials::update(change.txn(), &stored, &transition.next, now)
             .await

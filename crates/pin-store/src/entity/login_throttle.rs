@@ -9,6 +9,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub cf: String,
     pub failures: i32,
+    pub in_flight: i32,
+    pub in_flight_until: Option<i64>,
     pub consecutive_locks: i32,
     pub locked_until: Option<i64>,
     pub last_failure_at: Option<i64>,

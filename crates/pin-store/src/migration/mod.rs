@@ -10,6 +10,7 @@ mod m20261202_000001_proofing;
 mod m20261203_000001_callback_phone;
 mod m20261203_000002_expiry_reminders;
 mod m20261203_000003_audit_caller_index;
+mod m20261203_000004_throttle_in_flight;
 
 /// Applies the crate's migrations in order; see [`crate::db::migrate`].
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_callback_phone::Migration),
             Box::new(m20261203_000002_expiry_reminders::Migration),
             Box::new(m20261203_000003_audit_caller_index::Migration),
+            Box::new(m20261203_000004_throttle_in_flight::Migration),
         ]
     }
 }

@@ -1,10 +1,12 @@
-//! Login failures per codice fiscale, counted atomically *before* a PIN is verified.
+//! Login attempts per codice fiscale: a place taken atomically *before* a PIN is verified
+//! ([`admit`]) and given back once the login is decided ([`settle`]).
 //!
-//! The read-decide-write of [`admit`] runs in one write transaction holding the row: on
-//! PostgreSQL with `SELECT … FOR UPDATE`, on SQLite under `BEGIN IMMEDIATE`. So requests
-//! racing on several replicas are counted one after the other and none gets an extra guess.
+//! Each read-decide-write runs in one write transaction holding the row: on PostgreSQL with
+//! `SELECT … FOR UPDATE`, on SQLite under `BEGIN IMMEDIATE`. So requests racing on several
+//! replicas are counted one after the other and none gets an extra guess. Rows are never
+//! deleted (a success clears the counters), so a row found once is there for good.
 
-use pin_domain::{CodiceFiscale, Locked, Policy, Throttle};
+use pin_domain::{CodiceFiscale, Policy, Refused, Settled, Throttle};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QuerySelect,
     TransactionSession, TransactionTrait,
@@ -22,20 +24,25 @@ use crate::{
 fn to_domain(row: &Model) -> Result<Throttle, StoreError> {
     Ok(Throttle {
         failures: u32::try_from(row.failures).unwrap_or(0),
+        in_flight: u32::try_from(row.in_flight).unwrap_or(0),
+        in_flight_until: row.in_flight_until.map(from_millis).transpose()?,
         consecutive_locks: u32::try_from(row.consecutive_locks).unwrap_or(0),
         locked_until: row.locked_until.map(from_millis).transpose()?,
     })
 }
 
-/// Counts one login attempt for `cf` (known or not) before its PIN is verified, and
-/// returns the record as it now stands. `Ok(Err(Locked))` means no verification may run.
-#[tracing::instrument(name = "throttle.admit", skip_all, fields(otel.kind = "client"))]
-pub async fn admit<C>(
+fn stored(count: u32) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+/// Runs `decide` on the record of `cf` (created if missing) in one write transaction
+/// holding its row, stores what it returns, and returns it.
+async fn change<C, T>(
     db: &C,
     cf: &CodiceFiscale,
     now: OffsetDateTime,
-    policy: &Policy,
-) -> Result<Result<Throttle, Locked>, StoreError>
+    decide: impl FnOnce(Throttle) -> Result<Throttle, T>,
+) -> Result<(Throttle, Result<Throttle, T>), StoreError>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -45,6 +52,8 @@ where
     login_throttle::Entity::insert(login_throttle::ActiveModel {
         cf: Set(cf.as_str().to_owned()),
         failures: Set(0),
+        in_flight: Set(0),
+        in_flight_until: Set(None),
         consecutive_locks: Set(0),
         locked_until: Set(None),
         last_failure_at: Set(None),
@@ -61,27 +70,64 @@ where
     let row = select.one(&txn).await?.ok_or(StoreError::NotFound {
         entity: "login throttle",
     })?;
-    let decision = to_domain(&row)?.admit(now, policy);
+    let before = to_domain(&row)?;
+    let decision = decide(before);
     if let Ok(next) = &decision {
         let mut active: login_throttle::ActiveModel = row.into();
-        active.failures = Set(i32::try_from(next.failures).unwrap_or(i32::MAX));
-        active.consecutive_locks = Set(i32::try_from(next.consecutive_locks).unwrap_or(i32::MAX));
+        active.failures = Set(stored(next.failures));
+        active.in_flight = Set(stored(next.in_flight));
+        active.in_flight_until = Set(next.in_flight_until.map(to_millis));
+        active.consecutive_locks = Set(stored(next.consecutive_locks));
         active.locked_until = Set(next.locked_until.map(to_millis));
-        active.last_failure_at = Set(Some(now_ms));
+        if next.failures > before.failures {
+            active.last_failure_at = Set(Some(now_ms));
+        }
         active.updated_at = Set(now_ms);
         active.update(&txn).await.classify("login throttle")?;
     }
     txn.commit().await?;
-    Ok(decision)
+    Ok((before, decision))
 }
 
-/// Clears the record after a successful login.
-#[tracing::instrument(name = "throttle.succeeded", skip_all, fields(otel.kind = "client"))]
-pub async fn succeeded(db: &impl ConnectionTrait, cf: &CodiceFiscale) -> Result<(), StoreError> {
-    login_throttle::Entity::delete_by_id(cf.as_str())
-        .exec(db)
-        .await?;
-    Ok(())
+/// Takes a place for one login attempt for `cf` (known or not) before its PIN is verified,
+/// and returns the record as it now stands; `Ok(Err(_))` means no verification may run
+/// now (locked, or every place is taken).
+#[tracing::instrument(name = "throttle.admit", skip_all, fields(otel.kind = "client"))]
+pub async fn admit<C>(
+    db: &C,
+    cf: &CodiceFiscale,
+    now: OffsetDateTime,
+    policy: &Policy,
+) -> Result<Result<Throttle, Refused>, StoreError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    Ok(change(db, cf, now, |throttle| throttle.admit(now, policy))
+        .await?
+        .1)
+}
+
+/// Gives back the place of an attempt on `cf` that ended as `outcome`; returns the record
+/// before and after.
+#[tracing::instrument(name = "throttle.settle", skip_all, fields(otel.kind = "client"))]
+pub async fn settle<C>(
+    db: &C,
+    cf: &CodiceFiscale,
+    outcome: Settled,
+    now: OffsetDateTime,
+    policy: &Policy,
+) -> Result<(Throttle, Throttle), StoreError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    match change(db, cf, now, |throttle| {
+        Ok::<_, std::convert::Infallible>(throttle.settle(outcome, now, policy))
+    })
+    .await?
+    {
+        (before, Ok(after)) => Ok((before, after)),
+        (_, Err(never)) => match never {},
+    }
 }
 
 /// The current record, for tests and operators.
