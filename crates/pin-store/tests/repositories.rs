@@ -11,16 +11,19 @@ use pin_domain::{
     Holder, IssuedVia, Level, Person, PinHasher, Policy, PolicySettings, RawPerson,
     RevocationReason,
 };
+use pin_store::entity::session;
 use pin_store::{
     StoreError,
     repo::{
         audit::{self, ActorKind, NewAuditRecord},
         credentials,
         persons::{self, Upserted},
+        sessions,
     },
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use sea_orm::EntityTrait;
 use time::{Duration, OffsetDateTime, macros::datetime};
 
 const T0: OffsetDateTime = datetime!(2026-11-23 10:00:00.123 UTC);
@@ -226,3 +229,63 @@ async fn two_transitions_from_the_same_read_cannot_both_win(database: &TestDatab
     assert_eq!(credentials::get(&db, read.id).await.unwrap().version, 2);
 }
 both_backends!(two_transitions_from_the_same_read_cannot_both_win);
+
+async fn a_session_in_use_is_written_at_most_once_per_tenth_of_its_idle_timeout(
+    database: &TestDatabase,
+) {
+    let db = database.connect_migrated().await;
+    let cf = CodiceFiscale::parse("RSSMRA85T10A562S").unwrap();
+    let credential = credentials::insert(&db, &cf, &initial_credential(), T0)
+        .await
+        .unwrap();
+    let idle = Duration::minutes(30);
+    let opened = sessions::create(
+        &db,
+        "token-hash",
+        &cf,
+        credential.id,
+        Level::Ordinary,
+        T0,
+        idle,
+        Duration::hours(8),
+    )
+    .await
+    .unwrap();
+    let last_seen = async || {
+        session::Entity::find_by_id(opened.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at
+    };
+    let written_at_open = last_seen().await;
+
+    // Used again within a tenth of the idle timeout: read, not written.
+    let soon = T0 + Duration::minutes(2);
+    let used = sessions::use_session(&db, "token-hash", soon, idle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.idle_expires_at, T0 + idle);
+    assert_eq!(last_seen().await, written_at_open);
+
+    // After a tenth of it: the idle timeout moves forward from this use.
+    let later = T0 + Duration::minutes(3);
+    let used = sessions::use_session(&db, "token-hash", later, idle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.idle_expires_at, later + idle);
+    assert_ne!(last_seen().await, written_at_open);
+
+    // Never later than the idle timeout after its last use.
+    let end = later + idle;
+    assert!(
+        sessions::use_session(&db, "token-hash", end, idle)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+both_backends!(a_session_in_use_is_written_at_most_once_per_tenth_of_its_idle_timeout);
