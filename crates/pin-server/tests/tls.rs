@@ -4,6 +4,8 @@
 //! only on loopback unless allowed, and the plaintext health port for probes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -24,6 +26,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
+use support::eventually;
 use tokio::net::TcpStream;
 use tonic::{
     Code, Request,
@@ -320,22 +323,6 @@ async fn presented_certificate(addr: SocketAddr, ca: &Ca) -> Option<CertificateD
     let (_, session) = stream.get_ref();
     assert_eq!(session.alpn_protocol(), Some(&b"h2"[..]), "ALPN offers h2");
     session.peer_certificates()?.first().cloned()
-}
-
-/// Polls `probe` every 50 ms until it answers, failing the test after `within`.
-async fn eventually<T>(
-    within: Duration,
-    what: &str,
-    mut probe: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn code<T>(answer: Result<T, tonic::Status>) -> Code {
