@@ -4,7 +4,10 @@
 //! touches the clock or the network. It is slow on purpose, so the server runs it on a
 //! bounded pool, never on its async workers.
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::{
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::phc::{Output, ParamsString, Salt},
+};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
@@ -129,38 +132,117 @@ impl PinHasher {
 
     /// Hashes a secret with a fresh salt from `rng`.
     pub fn hash(&self, secret: &str, rng: &mut impl CryptoRng) -> Result<PinHash, HashError> {
+        self.hash_in(secret, rng, &mut HashMemory::default())
+    }
+
+    /// [`PinHasher::hash`] in `memory`, which a hashing thread keeps from one hash to the
+    /// next.
+    pub fn hash_in(
+        &self,
+        secret: &str,
+        rng: &mut impl CryptoRng,
+        memory: &mut HashMemory,
+    ) -> Result<PinHash, HashError> {
+        let params_error = |error: &dyn std::fmt::Display| HashError::Params(error.to_string());
         let mut salt = [0u8; SALT_LEN];
         rng.fill_bytes(&mut salt);
-        let hash = self
-            .argon2()
-            .hash_password_with_salt(secret.as_bytes(), &salt)
-            .map_err(|error| HashError::Params(error.to_string()))?;
-        Ok(PinHash(hash.to_string()))
+        let mut out = Zeroizing::new([0u8; Params::DEFAULT_OUTPUT_LEN]);
+        self.argon2()
+            .hash_password_into_with_memory(
+                secret.as_bytes(),
+                &salt,
+                &mut out[..],
+                memory.blocks(self.params.block_count()),
+            )
+            .map_err(|error| params_error(&error))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(|error| params_error(&error))?,
+            salt: Some(Salt::new(&salt).map_err(|error| params_error(&error))?),
+            hash: Some(Output::new(&out[..]).map_err(|error| params_error(&error))?),
+        };
+        Ok(PinHash(phc.to_string()))
     }
 
     /// Verifies a secret against a stored hash, with the hash's own parameters.
     pub fn verify(&self, secret: &str, stored: &PinHash) -> Verification {
+        self.verify_in(secret, stored, &mut HashMemory::default())
+    }
+
+    /// [`PinHasher::verify`] in `memory`, which a hashing thread keeps from one
+    /// verification to the next.
+    pub fn verify_in(
+        &self,
+        secret: &str,
+        stored: &PinHash,
+        memory: &mut HashMemory,
+    ) -> Verification {
         let Ok(parsed) = PasswordHash::new(&stored.0) else {
             return Verification::Mismatch;
         };
-        let secret = Zeroizing::new(secret.as_bytes().to_vec());
-        match self.argon2().verify_password(&secret, &parsed) {
-            Ok(()) => Verification::Match {
-                needs_rehash: Params::try_from(&parsed).map_or(true, |used| {
-                    used.m_cost() != self.params.m_cost()
-                        || used.t_cost() != self.params.t_cost()
-                        || used.p_cost() != self.params.p_cost()
-                }) || parsed.algorithm.as_str() != "argon2id",
+        let algorithm = Algorithm::try_from(parsed.algorithm.as_str());
+        let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from);
+        let (Ok(algorithm), Ok(version), Ok(used), Some(salt), Some(expected)) = (
+            algorithm,
+            version,
+            Params::try_from(&parsed),
+            parsed.salt.as_ref(),
+            parsed.hash.as_ref(),
+        ) else {
+            return Verification::Mismatch;
+        };
+        let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+        let computed = Argon2::new(algorithm, version, used.clone())
+            .hash_password_into_with_memory(
+                secret.as_bytes(),
+                salt,
+                &mut out[..],
+                memory.blocks(used.block_count()),
+            );
+        // `Output` compares in constant time.
+        match (computed, Output::new(&out[..])) {
+            (Ok(()), Ok(output)) if output == *expected => Verification::Match {
+                needs_rehash: used.m_cost() != self.params.m_cost()
+                    || used.t_cost() != self.params.t_cost()
+                    || used.p_cost() != self.params.p_cost()
+                    || algorithm != Algorithm::Argon2id,
             },
-            Err(_) => Verification::Mismatch,
+            _ => Verification::Mismatch,
         }
     }
 
     /// Spends the time of one verification without anything to verify against: used when
     /// the identity is unknown or has no usable hash, so its answer takes as long.
     pub fn verify_dummy(&self, secret: &str) -> Verification {
-        let _ = self.verify(secret, &self.dummy);
+        self.verify_dummy_in(secret, &mut HashMemory::default())
+    }
+
+    /// [`PinHasher::verify_dummy`] in `memory`.
+    pub fn verify_dummy_in(&self, secret: &str, memory: &mut HashMemory) -> Verification {
+        let _ = self.verify_in(secret, &self.dummy, memory);
         Verification::Mismatch
+    }
+}
+
+/// argon2's working memory, kept by a hashing thread from one hash to the next: allocating
+/// (and faulting in) `memory_kib` KiB for every verification costs time and leaves the
+/// allocator holding freed blocks. It grows to the largest parameters it has served.
+#[derive(Default)]
+pub struct HashMemory(Vec<Block>);
+
+impl HashMemory {
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.0.len() < count {
+            self.0.resize(count, Block::new());
+        }
+        &mut self.0[..count]
+    }
+}
+
+impl std::fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HashMemory({} KiB)", self.0.len())
     }
 }
 
@@ -190,6 +272,36 @@ mod tests {
 
     fn hasher(params: HashParams) -> PinHasher {
         PinHasher::new(params, &mut ChaCha20Rng::seed_from_u64(7)).unwrap()
+    }
+
+    #[test]
+    fn hashes_are_the_argon2_crates_phc_strings_both_ways_and_memory_is_reused() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let h = hasher(CHEAP);
+        let params =
+            Params::new(CHEAP.memory_kib, CHEAP.iterations, CHEAP.parallelism, None).unwrap();
+        let crate_hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        // Stored before the hasher kept its memory: the argon2 crate's own PHC strings.
+        let stored = PinHash(
+            crate_hasher
+                .hash_password_with_salt(b"ABCDEFGH", b"0123456789abcdef")
+                .unwrap()
+                .to_string(),
+        );
+        let mut memory = HashMemory::default();
+        assert!(h.verify_in("ABCDEFGH", &stored, &mut memory).matched());
+        assert!(!h.verify_in("ABCDEFGX", &stored, &mut memory).matched());
+        // And the other way round, in the same memory again.
+        let ours = h.hash_in("ABCDEFGH", &mut rng, &mut memory).unwrap();
+        assert!(
+            crate_hasher
+                .verify_password(b"ABCDEFGH", ours.as_str())
+                .is_ok()
+        );
+        assert!(h.verify_in("ABCDEFGH", &ours, &mut memory).matched());
+        assert_eq!(memory.0.len(), 256, "one block per KiB, kept");
     }
 
     #[test]

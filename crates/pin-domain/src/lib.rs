@@ -31,7 +31,7 @@ pub use credential::{
     Transition,
 };
 pub use events::EventDetail;
-pub use hashing::{HashError, HashParams, PinHash, PinHasher, Verification};
+pub use hashing::{HashError, HashMemory, HashParams, PinHash, PinHasher, Verification};
 pub use names::{
     AuditAction, AuditOutcome, CallbackReason, DeliveryChannel, DeliveryPurpose, EventKind,
     LinkPurpose, PinEnd, ReminderThreshold, SessionEnd, UpgradeVia,

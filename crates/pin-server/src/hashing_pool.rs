@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
-use pin_domain::{HashError, PinHash, PinHasher, Verification};
+use pin_domain::{HashError, HashMemory, PinHash, PinHasher, Verification};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use secrecy::{ExposeSecret, SecretString};
@@ -179,6 +179,7 @@ impl HashingPool {
                 hasher: hasher.clone(),
                 shared: Arc::clone(&shared),
                 rng,
+                memory: HashMemory::default(),
             };
             // On failure the threads already started exit once `sender` is dropped.
             std::thread::Builder::new()
@@ -402,7 +403,13 @@ struct Job {
 }
 
 impl Job {
-    fn run(self, hasher: &PinHasher, rng: &mut ChaCha20Rng, shared: &Shared) {
+    fn run(
+        self,
+        hasher: &PinHasher,
+        rng: &mut ChaCha20Rng,
+        memory: &mut HashMemory,
+        shared: &Shared,
+    ) {
         let Job {
             task,
             deadline,
@@ -431,7 +438,7 @@ impl Job {
         // caller that sees its answer also sees the job gone from the counters.
         match task {
             Task::Hash { secret, reply } => {
-                let result = hasher.hash(secret.expose_secret(), rng);
+                let result = hasher.hash_in(secret.expose_secret(), rng, memory);
                 drop(secret);
                 shared.record(started.elapsed());
                 drop(ticket);
@@ -443,8 +450,8 @@ impl Job {
                 reply,
             } => {
                 let verification = match &stored {
-                    Some(stored) => hasher.verify(secret.expose_secret(), stored),
-                    None => hasher.verify_dummy(secret.expose_secret()),
+                    Some(stored) => hasher.verify_in(secret.expose_secret(), stored, memory),
+                    None => hasher.verify_dummy_in(secret.expose_secret(), memory),
                 };
                 drop(secret);
                 shared.record(started.elapsed());
@@ -461,6 +468,8 @@ struct Worker {
     hasher: PinHasher,
     shared: Arc<Shared>,
     rng: ChaCha20Rng,
+    /// argon2's working memory, re-used from one job to the next.
+    memory: HashMemory,
 }
 
 impl Worker {
@@ -476,7 +485,7 @@ impl Worker {
                 return;
             };
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                job.run(&self.hasher, &mut self.rng, &self.shared);
+                job.run(&self.hasher, &mut self.rng, &mut self.memory, &self.shared);
             }));
             if outcome.is_err() {
                 // The job's answer channel was dropped while unwinding: its caller gets
@@ -868,7 +877,7 @@ mod tests {
             ticket: Ticket(Arc::clone(&shared)),
             queued_at: Instant::now(),
         };
-        job.run(&hasher, &mut rng, &shared);
+        job.run(&hasher, &mut rng, &mut HashMemory::default(), &shared);
 
         match answer.try_recv().unwrap() {
             Err(PoolError::Busy { retry_after }) => assert!(retry_after >= MIN_RETRY_AFTER),
