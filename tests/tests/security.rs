@@ -76,29 +76,11 @@ async fn simultaneous_correct_logins_of_one_person_all_succeed(backend: Backend)
     // A verification that takes a few milliseconds, so the logins overlap.
     let app = spawn_app_with(backend, &[("PIN_HASHING__MEMORY_KIB", "4096")]).await;
     let pin = activated(&app).await;
-    let logins: Vec<_> = (0..10)
-        .map(|_| {
-            let app_channel = app.channel.clone();
-            let pin = pin.clone();
-            tokio::spawn(async move {
-                AuthenticationServiceClient::new(app_channel)
-                    .authenticate(as_role(
-                        "portal",
-                        AuthenticateRequest {
-                            codice_fiscale: MARIO.into(),
-                            pin,
-                        },
-                    ))
-                    .await
-            })
-        })
-        .collect();
-    for login in logins {
-        let answer = login.await.unwrap().expect("every correct login succeeds");
-        assert!(matches!(
-            answer.into_inner().result,
-            Some(Outcome::Session(_))
-        ));
+    // Ten calls in flight at once on one connection.
+    let logins = futures::future::join_all((0..10).map(|_| login(&app, MARIO, &pin))).await;
+    for answer in logins {
+        let outcome = answer.expect("every correct login succeeds");
+        assert!(matches!(outcome, Outcome::Session(_)));
     }
     // And the whole allowance is there afterwards: four wrong guesses, then the PIN.
     for _ in 0..4 {

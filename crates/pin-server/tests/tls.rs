@@ -6,12 +6,7 @@
 
 mod support;
 
-use std::{
-    net::SocketAddr,
-    path::PathBuf,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use pin_proto::v1::{
     AuthenticateRequest, Channel as DeliveryChannel, GetPersonRequest, LeaseDeliveriesRequest,
@@ -26,7 +21,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::eventually;
+use support::{eventually, never_within};
 use tokio::net::TcpStream;
 use tonic::{
     Code, Request,
@@ -407,27 +402,27 @@ async fn new_connections_see_a_replaced_certificate_and_a_broken_one_keeps_the_l
         second.key.as_bytes(),
         None,
     );
-    let watched = Instant::now();
-    while watched.elapsed() < Duration::from_secs(2) {
-        assert_eq!(
-            presented_certificate(server.addr(), &second_ca).await,
-            Some(second.der()),
-            "a broken file replaced the certificate"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    never_within(
+        Duration::from_secs(2),
+        "a broken file replaced the certificate",
+        async || {
+            let presented = presented_certificate(server.addr(), &second_ca).await;
+            (presented != Some(second.der())).then(|| format!("{presented:?}"))
+        },
+    )
+    .await;
     // A key that is not the certificate's is refused alike.
     let third = third_ca.server();
     volume.write(third.cert.as_bytes(), second.key.as_bytes(), None);
-    let watched = Instant::now();
-    while watched.elapsed() < Duration::from_millis(500) {
-        assert_eq!(
-            presented_certificate(server.addr(), &second_ca).await,
-            Some(second.der()),
-            "a mismatched key replaced the certificate"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    never_within(
+        Duration::from_millis(500),
+        "a mismatched key replaced the certificate",
+        async || {
+            let presented = presented_certificate(server.addr(), &second_ca).await;
+            (presented != Some(second.der())).then(|| format!("{presented:?}"))
+        },
+    )
+    .await;
     // ... and reloading goes on once the files are right again.
     volume.write(third.cert.as_bytes(), third.key.as_bytes(), None);
     eventually(

@@ -32,7 +32,7 @@ pub struct Change<'a> {
     wrote_events: bool,
     /// Open from `begin` until the change is committed or dropped: the transaction's
     /// span, a child of the call's.
-    _span: tracing::Span,
+    span: tracing::Span,
 }
 
 /// An audit record of the change.
@@ -66,7 +66,7 @@ impl<'a> Change<'a> {
             call,
             claim: None,
             wrote_events: false,
-            _span: span,
+            span,
         })
     }
 
@@ -182,7 +182,7 @@ impl<'a> Change<'a> {
 
     async fn finish(self) -> Result<(), ServiceError> {
         pin_store::commit(self.txn)
-            .instrument(self._span.clone())
+            .instrument(self.span.clone())
             .await?;
         if self.wrote_events {
             self.state

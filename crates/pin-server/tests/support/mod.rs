@@ -277,3 +277,19 @@ pub async fn eventually<T>(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Polls `probe` every 50 ms for the whole of `window`, failing the test as soon as it
+/// answers: for what must not happen while a background task runs again and again.
+pub async fn never_within(
+    window: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<String>,
+) {
+    let deadline = Instant::now() + window;
+    while Instant::now() < deadline {
+        if let Some(seen) = probe().await {
+            panic!("{what}: {seen}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
