@@ -129,12 +129,23 @@ async fn bytes_that_are_not_the_message_are_refused_as_bad_input(backend: Backen
     .await
     .unwrap();
 
-    // Client streaming: a good record, then garbage. The answer names the bad input.
-    let good = pin_proto::v1::UpsertPersonsRequest {
-        person: Some(pin_tests::sample_persons()[0].clone()),
+    // Client streaming: good records, then garbage. The answer names the bad input and
+    // tallies what was committed before it.
+    let persons = pin_tests::sample_persons();
+    let mut moved = persons[1].clone();
+    if let Some(residence) = moved.residence.as_mut() {
+        residence.street = "Via Nazionale".into();
     }
-    .encode_to_vec();
-    let stream = futures::stream::iter(vec![good, vec![0xff, 0xff, 0xff, 0xff, 0x0f]]);
+    let good = [persons[0].clone(), moved.clone()]
+        .into_iter()
+        .map(|person| {
+            pin_proto::v1::UpsertPersonsRequest {
+                person: Some(person),
+            }
+            .encode_to_vec()
+        })
+        .chain([vec![0xff, 0xff, 0xff, 0xff, 0x0f]]);
+    let stream = futures::stream::iter(good.collect::<Vec<_>>());
     let mut grpc = tonic::client::Grpc::new(app.channel.clone());
     grpc.ready().await.unwrap();
     let status = grpc
@@ -146,6 +157,28 @@ async fn bytes_that_are_not_the_message_are_refused_as_bad_input(backend: Backen
         .await
         .unwrap_err();
     assert_malformed("stream", &status);
+    let tally = status.get_details_error_info().unwrap().metadata;
+    let count = |name: &str| tally.get(name).map(String::as_str);
+    assert_eq!(
+        [count("received"), count("unchanged"), count("updated")],
+        [Some("2"), Some("1"), Some("1")],
+        "{status:?}"
+    );
+    assert!(status.message().contains("committed"), "{status:?}");
+    let mut registry = RegistryServiceClient::new(app.channel.clone());
+    let stored = registry
+        .get_person(as_role(
+            "admin",
+            pin_proto::v1::GetPersonRequest {
+                codice_fiscale: moved.codice_fiscale.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .person
+        .unwrap();
+    assert_eq!(stored.residence, moved.residence, "what the tally counts landed");
 
     // Server streaming.
     let mut grpc = tonic::client::Grpc::new(app.channel.clone());

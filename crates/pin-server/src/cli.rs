@@ -8,6 +8,7 @@ use std::{
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pin_domain::{PersonProblem, RawPerson};
+use pin_store::DatabaseConnection;
 use serde::Deserialize;
 
 use crate::{
@@ -15,7 +16,7 @@ use crate::{
     clock::{Clock, SystemClock},
     config::Config,
     convert::Tally,
-    usecase::registry::{Loader, RecordOutcome, upsert_record},
+    usecase::registry::{BATCH, Loaded, Loader, Record, RecordOutcome, load},
 };
 
 /// The INPS PIN identity service: the gRPC server that authenticates citizens with their
@@ -252,33 +253,58 @@ pub async fn import(config: &Config, file: &Path) -> anyhow::Result<bool> {
     );
     let loader = Loader::command_line();
     let mut tally = Tally::default();
+    let mut batch = Vec::with_capacity(BATCH);
     let mut index = 0u32;
     for (number, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", file.display()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let now = SystemClock.now();
-        let (cf, outcome) = match serde_json::from_str::<PersonLine>(&line) {
-            Ok(record) => {
-                let outcome = upsert_record(&db, &record.raw(), now, &loader).await?;
-                (record.codice_fiscale.clone(), outcome)
-            }
-            Err(error) => (
-                String::new(),
-                RecordOutcome::Rejected(vec![PersonProblem {
+        // Refusals are reported by line number, which `index` maps back to.
+        let record = match serde_json::from_str::<PersonLine>(&line) {
+            Ok(record) => Record::parse(index, &record.raw()),
+            Err(error) => Record::refused(
+                index,
+                "",
+                PersonProblem {
                     field: "line".to_owned(),
                     reason: "MALFORMED_JSON",
                     description: error.to_string(),
-                }]),
+                },
             ),
         };
+        batch.push((number + 1, record));
+        index = index.saturating_add(1);
+        if batch.len() == BATCH {
+            store(&db, file, &mut batch, &loader, &mut tally).await?;
+        }
+    }
+    store(&db, file, &mut batch, &loader, &mut tally).await?;
+    let r = tally.response;
+    println!(
+        "{} records: {} inserted, {} updated, {} unchanged, {} rejected",
+        r.received, r.inserted, r.updated, r.unchanged, r.rejected_count
+    );
+    Ok(r.rejected_count == 0)
+}
+
+/// Stores the records of `batch` (each with its line number), reports the refused ones
+/// on stderr and counts them all.
+async fn store(
+    db: &DatabaseConnection,
+    file: &Path,
+    batch: &mut Vec<(usize, Record)>,
+    loader: &Loader,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    let (lines, records): (Vec<usize>, Vec<Record>) = batch.drain(..).unzip();
+    let loaded = load(db, records, SystemClock.now(), loader).await?;
+    for (line, Loaded { index, cf, outcome }) in lines.into_iter().zip(loaded) {
         if let RecordOutcome::Rejected(problems) = &outcome {
             for problem in problems {
                 eprintln!(
-                    "{}:{}: {} {}: {}",
+                    "{}:{line}: {} {}: {}",
                     file.display(),
-                    number + 1,
                     problem.field,
                     problem.reason,
                     problem.description
@@ -286,14 +312,8 @@ pub async fn import(config: &Config, file: &Path) -> anyhow::Result<bool> {
             }
         }
         tally.count(index, &cf, outcome);
-        index = index.saturating_add(1);
     }
-    let r = tally.response;
-    println!(
-        "{} records: {} inserted, {} updated, {} unchanged, {} rejected",
-        r.received, r.inserted, r.updated, r.unchanged, r.rejected_count
-    );
-    Ok(r.rejected_count == 0)
+    Ok(())
 }
 
 /// Runs `audit verify`: returns whether the chain is intact.

@@ -7,9 +7,9 @@ mod common;
 
 use common::{TestDatabase, both_backends};
 use pin_domain::{
-    AuditAction, AuditOutcome, CodiceFiscale, Credential, CredentialState, Event, HashParams,
-    Holder, IssuedVia, Level, Person, PinHasher, Policy, PolicySettings, RawPerson,
-    RevocationReason,
+    AuditAction, AuditOutcome, BelfioreCode, CodiceFiscale, Credential, CredentialState, Event,
+    HashParams, Holder, IssuedVia, Level, Person, PersonName, PinHasher, Policy, PolicySettings,
+    RawPerson, RevocationReason, Sex,
 };
 use pin_store::entity::session;
 use pin_store::{
@@ -109,6 +109,95 @@ async fn registry_upserts_are_idempotent_audited_and_read_back(database: &TestDa
     ));
 }
 both_backends!(registry_upserts_are_idempotent_audited_and_read_back);
+
+/// Mario Rossi born `days` days after 1 January 1950: a distinct, valid person per day.
+fn mario_born_later(days: i64, street: &str) -> Person {
+    let birth = time::macros::date!(1950 - 01 - 01) + Duration::days(days);
+    let cf = CodiceFiscale::from_personal_data(
+        &PersonName::parse("Rossi").unwrap(),
+        &PersonName::parse("Mario").unwrap(),
+        Sex::Male,
+        birth,
+        &BelfioreCode::parse("A562").unwrap(),
+    );
+    let birth_date = pin_domain::format_date(birth);
+    Person::parse(&RawPerson {
+        codice_fiscale: cf.as_str(),
+        family_name: "Rossi",
+        given_name: "Mario",
+        sex: "M",
+        birth_date: &birth_date,
+        birth_place: "A562",
+        street,
+        street_number: "10",
+        cap: "00184",
+        municipality: "Roma",
+        province: "RM",
+        health_card_number: "80380000000000000001",
+        health_card_expiry: "2029-06-30",
+        categories: vec!["PRIVATE_SECTOR_WORKER"],
+    })
+    .unwrap()
+}
+
+async fn a_batch_upsert_stores_each_record_in_order_with_a_chained_audit(database: &TestDatabase) {
+    let db = database.connect_migrated().await;
+    let a = audit_record();
+    // More than one statement's worth, one person sent twice unchanged, one changed within
+    // the batch, one already stored and one already stored but changed.
+    let stored = mario_born_later(5000, "Via Roma");
+    let moved = mario_born_later(5001, "Via Roma");
+    persons::upsert_many(&db, &[stored.clone(), moved.clone()], T0, &a)
+        .await
+        .unwrap();
+    let mut batch: Vec<Person> = (0..1200).map(|d| mario_born_later(d, "Via Roma")).collect();
+    batch.push(mario_born_later(7, "Via Roma"));
+    batch.push(mario_born_later(8, "Via Nazionale"));
+    batch.push(stored.clone());
+    batch.push(mario_born_later(5001, "Via Nazionale"));
+    let outcomes = persons::upsert_many(&db, &batch, T0, &a).await.unwrap();
+    assert_eq!(outcomes.len(), batch.len());
+    assert!(outcomes[..1200].iter().all(|o| *o == Upserted::Inserted));
+    assert_eq!(
+        outcomes[1200..],
+        [
+            Upserted::Unchanged,
+            Upserted::Updated,
+            Upserted::Unchanged,
+            Upserted::Updated
+        ]
+    );
+    assert_eq!(
+        persons::get(&db, &batch[8].codice_fiscale).await.unwrap(),
+        mario_born_later(8, "Via Nazionale"),
+        "a person changed within the batch is stored as it ended up"
+    );
+    assert_eq!(
+        persons::get(&db, &moved.codice_fiscale).await.unwrap(),
+        mario_born_later(5001, "Via Nazionale")
+    );
+    let report = audit::verify(&db).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.records, 2 + 1200 + 2, "one record per change");
+    // The chain's order is the batch's order.
+    let query = audit::AuditQuery {
+        limit: 3,
+        after_id: Some(2),
+        ..Default::default()
+    };
+    let first: Vec<Option<String>> = audit::list(&db, &query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.cf)
+        .collect();
+    let expected: Vec<Option<String>> = batch[..3]
+        .iter()
+        .map(|p| Some(p.codice_fiscale.as_str().to_owned()))
+        .collect();
+    assert_eq!(first, expected);
+}
+both_backends!(a_batch_upsert_stores_each_record_in_order_with_a_chained_audit);
 
 fn policy() -> Policy {
     Policy::new(PolicySettings {

@@ -5,14 +5,17 @@ use pin_proto::v1::{
     GetPersonRequest, GetPersonResponse, UpsertPersonsRequest, UpsertPersonsResponse,
     registry_service_server::RegistryService,
 };
+use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
+use tonic_types::StatusExt;
+use tracing::Instrument;
 
 use super::reply;
 use crate::{
     convert::{self, Tally},
-    error::from_stream_error,
+    error::{ERROR_DOMAIN, ServiceError, from_stream_error},
     state::AppState,
-    usecase::registry::{self, Loader, RecordOutcome},
+    usecase::registry::{self, Loaded, Loader, Record},
 };
 
 /// The gRPC face of the registry.
@@ -35,45 +38,48 @@ impl RegistryService for RegistryApi {
         request: Request<Streaming<UpsertPersonsRequest>>,
     ) -> Result<Response<UpsertPersonsResponse>, Status> {
         let state = &self.state;
-        reply(
-            async {
-                let call = state.call(&request)?;
-                let mut stream = request.into_inner();
-                let loader = Loader::for_call(&call);
-                let mut tally = Tally::default();
-                let mut index = 0u32;
-                while let Some(UpsertPersonsRequest { person }) =
-                    stream.message().await.map_err(|e| from_stream_error(&e))?
-                {
-                    let outcome = match &person {
-                        Some(person) => {
-                            let raw = convert::raw_person(person);
-                            registry::upsert_record(&state.db, &raw, call.now, &loader).await?
-                        }
-                        None => RecordOutcome::Rejected(vec![PersonProblem {
-                            field: "person".to_owned(),
-                            reason: "MISSING",
-                            description: "the message carries no person".to_owned(),
-                        }]),
-                    };
-                    let cf = person.as_ref().map_or("", |p| p.codice_fiscale.as_str());
-                    tally.count(index, cf, outcome);
-                    index = index.saturating_add(1);
+        let call = state.call(&request)?;
+        let stream = request.into_inner();
+        let loader = Loader::for_call(&call);
+        // The stream is read and validated at the client's speed while batches are
+        // stored: a reader that kept small frames waiting in HTTP/2 would have the
+        // connection cut (`GOAWAY`, too many data frames) mid-load.
+        let (records, mut queue) = mpsc::channel(2 * registry::BATCH);
+        let reader = AbortOnDrop(tokio::spawn(
+            read_records(stream, records).in_current_span(),
+        ));
+        let mut tally = Tally::default();
+        let mut batch = Vec::with_capacity(registry::BATCH);
+        while queue.recv_many(&mut batch, registry::BATCH).await > 0 {
+            let mut broken = None;
+            let records: Vec<Record> = batch
+                .drain(..)
+                .filter_map(|item| item.map_err(|error| broken = Some(error)).ok())
+                .collect();
+            match registry::load(&state.db, records, call.now, &loader).await {
+                Ok(loaded) => {
+                    for Loaded { index, cf, outcome } in loaded {
+                        tally.count(index, &cf, outcome);
+                    }
                 }
-                let r = &tally.response;
-                tracing::info!(
-                    caller = %call.caller.caller_id,
-                    received = r.received,
-                    inserted = r.inserted,
-                    updated = r.updated,
-                    unchanged = r.unchanged,
-                    rejected = r.rejected_count,
-                    "registry upsert"
-                );
-                Ok(tally.response)
+                Err(error) => return Err(with_tally(error, &tally)),
             }
-            .await,
-        )
+            if let Some(error) = broken {
+                return Err(with_tally(error, &tally));
+            }
+        }
+        drop(reader);
+        let r = &tally.response;
+        tracing::info!(
+            caller = %call.caller.caller_id,
+            received = r.received,
+            inserted = r.inserted,
+            updated = r.updated,
+            unchanged = r.unchanged,
+            rejected = r.rejected_count,
+            "registry upsert"
+        );
+        Ok(Response::new(tally.response))
     }
 
     async fn get_person(
@@ -92,5 +98,87 @@ impl RegistryService for RegistryApi {
             }
             .await,
         )
+    }
+}
+
+/// Reads the records of an upsert stream into `records`, validated, until the stream ends,
+/// breaks (its error is the last item sent) or the handler stops listening.
+async fn read_records(
+    mut stream: Streaming<UpsertPersonsRequest>,
+    records: mpsc::Sender<Result<Record, ServiceError>>,
+) {
+    let mut index = 0u32;
+    loop {
+        let item = match stream.message().await {
+            Ok(Some(UpsertPersonsRequest {
+                person: Some(person),
+            })) => Ok(Record::parse(index, &convert::raw_person(&person))),
+            Ok(Some(UpsertPersonsRequest { person: None })) => Ok(Record::refused(
+                index,
+                "",
+                PersonProblem {
+                    field: "person".to_owned(),
+                    reason: "MISSING",
+                    description: "the message carries no person".to_owned(),
+                },
+            )),
+            Ok(None) => return,
+            Err(status) => Err(from_stream_error(&status)),
+        };
+        let last = item.is_err();
+        if records.send(item).await.is_err() || last {
+            return;
+        }
+        index = index.saturating_add(1);
+    }
+}
+
+/// The answer to a load cut short: `error`'s status, saying what was committed before it
+/// in the message and in the `ErrorInfo` metadata (`received`, `inserted`, `updated`,
+/// `unchanged`, `rejected`).
+fn with_tally(error: ServiceError, tally: &Tally) -> Status {
+    let status = Status::from(error);
+    let r = &tally.response;
+    if r.received == 0 {
+        return status;
+    }
+    let counts = [
+        ("received", r.received),
+        ("inserted", r.inserted),
+        ("updated", r.updated),
+        ("unchanged", r.unchanged),
+        ("rejected", r.rejected_count),
+    ];
+    let mut details = status.get_error_details();
+    let reason = details
+        .error_info()
+        .map_or_else(String::new, |info| info.reason.clone());
+    details.set_error_info(
+        reason,
+        ERROR_DOMAIN,
+        counts.map(|(name, n)| (name.to_owned(), n.to_string())),
+    );
+    Status::with_error_details(
+        status.code(),
+        format!(
+            "{}; the {} records before it were processed and committed: {} inserted, {} \
+             updated, {} unchanged, {} rejected",
+            status.message(),
+            r.received,
+            r.inserted,
+            r.updated,
+            r.unchanged,
+            r.rejected_count
+        ),
+        details,
+    )
+}
+
+/// Aborts a spawned task when dropped: a handler that returns early stops its reader.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
