@@ -44,6 +44,7 @@ use crate::{
     },
     state::AppState,
     tls::{ServerTls, TlsIncoming},
+    usecase::SessionCache,
 };
 
 /// The name of the development caller's token file in the data folder.
@@ -217,6 +218,21 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     start_with_clock(config, Arc::new(SystemClock)).await
 }
 
+/// HTTP/2 flow-control windows for data the server receives, per connection and per
+/// stream.
+///
+/// The HTTP/2 library cuts a connection (`GOAWAY ENHANCE_YOUR_CALM`, "too many data
+/// frames") when the overhead of small DATA frames it holds unread exceeds half the
+/// connection window, counting 256 bytes minus each frame's payload. A client streaming one
+/// small record per frame can always get that far ahead of a handler that stores what it
+/// reads: with the library's defaults (1 MiB for both) a stream of 150-byte records is cut
+/// after about 4 500 of them. A stream window of an eighth of the connection window keeps
+/// any one stream's unread frames under the limit for records of 51 bytes or more, and
+/// still lets a stream run at hundreds of megabytes per second over a 1 ms round trip.
+pub const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
+/// See [`CONNECTION_WINDOW`].
+pub const STREAM_WINDOW: u32 = 256 * 1024;
+
 /// [`start`] with a clock of the caller's choosing (tests move time with a
 /// [`crate::clock::SettableClock`]).
 pub async fn start_with_clock(
@@ -255,6 +271,10 @@ pub async fn start_with_clock(
         events_written: Arc::new(tokio::sync::watch::Sender::new(0)),
         shutdown: streams_ended.clone(),
         link_requests_per_caller_per_minute: config.limits.link_requests_per_caller_per_minute,
+        sessions: SessionCache::new(
+            config.session_cache.ttl.unsigned_abs(),
+            config.session_cache.capacity,
+        ),
     };
 
     let listener = TcpListener::bind(config.listen)
@@ -365,6 +385,8 @@ pub async fn start_with_clock(
     // setting applies only to listeners it binds itself.
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_stream_window_size(STREAM_WINDOW)
         .max_connection_age(std_duration(
             "max_connection_age",
             lifecycle.max_connection_age,

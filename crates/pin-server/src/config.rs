@@ -51,6 +51,9 @@ pub struct Config {
     /// Limits on how often callers may ask for things that reach citizens.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The cache of sessions that authorization and introspection read.
+    #[serde(default)]
+    pub session_cache: SessionCacheConfig,
     /// Health, connections and shutdown.
     #[serde(default)]
     pub lifecycle: LifecycleConfig,
@@ -304,6 +307,29 @@ pub enum ReflectionAccess {
     Admin,
     /// Nobody: reflection is not served.
     Off,
+}
+
+/// Sessions resolved for `Authorize`, `ListEntitledServices` and `IntrospectSession` are
+/// kept this long in each replica, so a burst of calls with one token reads the database
+/// once. It bounds how stale such an answer may be: a session ended, or a PIN revoked, on
+/// another replica is refused here within `ttl`. State changes always read afresh.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionCacheConfig {
+    /// How long a resolved session is trusted; `0ms` turns the cache off. At most 1 s.
+    #[serde(deserialize_with = "duration")]
+    pub ttl: Duration,
+    /// How many sessions each replica keeps at most.
+    pub capacity: u64,
+}
+
+impl Default for SessionCacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::milliseconds(500),
+            capacity: 100_000,
+        }
+    }
 }
 
 /// Server reflection.
@@ -615,6 +641,12 @@ impl Config {
         }
         if !self.reminders.interval.is_positive() {
             bail!("reminders.interval must be longer than zero");
+        }
+        if self.session_cache.ttl > Duration::seconds(1) {
+            bail!(
+                "session_cache.ttl must be at most 1s: it bounds how long an ended session \
+                 stays usable on other replicas"
+            );
         }
         crate::catalog::load(self.catalog_file.as_deref())?;
         if !(1..=1024).contains(&self.database.max_connections) {

@@ -10,8 +10,12 @@ use tokio::sync::watch;
 use tonic::Request;
 
 use crate::{
-    auth::CallContext, clock::Clock, deadline::deadline_of, error::ServiceError,
-    hashing_pool::HashingPool, usecase::Call,
+    auth::CallContext,
+    clock::Clock,
+    deadline::deadline_of,
+    error::ServiceError,
+    hashing_pool::HashingPool,
+    usecase::{Call, SessionCache},
 };
 
 /// Shared state of the handlers; cheap to clone.
@@ -36,6 +40,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// How many recovery or revocation links one calling service may ask for per minute.
     pub link_requests_per_caller_per_minute: u64,
+    /// Sessions resolved recently by this replica, for reads.
+    pub sessions: SessionCache,
 }
 
 impl AppState {

@@ -25,7 +25,7 @@ use pin_store::{
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
-use super::{Audit, Call, Change, contacts::send_code, live_session};
+use super::{Audit, Call, Change, contacts::send_code, live_session, resolved_session};
 use crate::{error::ServiceError, state::AppState, tokens::token_hash};
 
 /// A session opened for a holder. The token is shown to the caller once, here.
@@ -585,15 +585,15 @@ pub async fn introspect(
     call: &Call,
     session_token: &str,
 ) -> Result<Option<SessionView>, ServiceError> {
-    let live = match live_session(state, call, session_token).await {
+    let live = match resolved_session(state, call, session_token).await {
         Ok(live) => live,
         Err(ServiceError::SessionInvalid) => return Ok(None),
         Err(other) => return Err(other),
     };
     Ok(Some(SessionView {
-        categories: live.categories(state).await?,
+        categories: live.categories.clone(),
         level: live.credential.credential.level,
-        cf: live.session.cf,
+        cf: live.session.cf.clone(),
         idle_expires_at: live.session.idle_expires_at,
         absolute_expires_at: live.session.absolute_expires_at,
     }))
@@ -638,5 +638,8 @@ pub async fn logout(
             details: BTreeMap::new(),
         })
         .await?;
-    change.commit().await
+    change.commit().await?;
+    // Other replicas stop trusting it within the cache's TTL; this one at once.
+    state.sessions.forget(&token);
+    Ok(())
 }

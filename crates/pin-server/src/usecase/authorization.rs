@@ -8,7 +8,7 @@ use pin_domain::{
 use pin_store::{StoreError, repo::held};
 use time::OffsetDateTime;
 
-use super::{Audit, Call, Change, live_session};
+use super::{Audit, Call, Change, resolved_session};
 use crate::{error::ServiceError, state::AppState};
 
 /// The answer to an authorization request.
@@ -38,17 +38,16 @@ pub async fn authorize(
     if state.catalog.get(service).is_none() {
         return Err(ServiceError::NotFound("service"));
     }
-    let live = match live_session(state, call, session_token).await {
+    let live = match resolved_session(state, call, session_token).await {
         Ok(live) => live,
         Err(ServiceError::SessionInvalid) => return Ok(Verdict::SessionInvalid),
         Err(other) => return Err(other),
     };
-    let categories = live.categories(state).await?;
     let level = live.credential.credential.level;
-    let cf = live.session.cf;
+    let cf = live.session.cf.clone();
     let decision = state
         .catalog
-        .decide(service, &categories, level, action)
+        .decide(service, &live.categories, level, action)
         .ok_or(ServiceError::NotFound("service"))?;
     match decision {
         Decision::Allow => Ok(Verdict::Allow(cf)),
@@ -88,9 +87,8 @@ pub async fn entitlements<'a>(
     call: &Call,
     session_token: &str,
 ) -> Result<Vec<Entitlement<'a>>, ServiceError> {
-    let live = live_session(state, call, session_token).await?;
-    let categories = live.categories(state).await?;
+    let live = resolved_session(state, call, session_token).await?;
     Ok(state
         .catalog
-        .entitlements(&categories, live.credential.credential.level))
+        .entitlements(&live.categories, live.credential.credential.level))
 }

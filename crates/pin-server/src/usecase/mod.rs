@@ -38,7 +38,7 @@ use crate::auth::CallContext;
 pub use change::{Audit, Change};
 pub(crate) use once::recorded_as_is;
 pub use once::{Answer, RequestKey, once};
-pub use sessions::{LiveSession, live_session};
+pub use sessions::{LiveSession, ResolvedSession, SessionCache, live_session, resolved_session};
 
 /// What a use case knows about the call it serves.
 #[derive(Debug, Clone)]

@@ -1,6 +1,15 @@
 //! Resolving a session token: the one place that decides whether a session may be used.
+//!
+//! State changes resolve a session afresh ([`live_session`]). Reads — authorization,
+//! entitlements, introspection — go through [`resolved_session`], which keeps what it read
+//! in the replica's [`SessionCache`] for at most `session_cache.ttl` (≤ 1 s): a burst of
+//! calls with one token reads the database once, and an ending decided anywhere (a logout
+//! on another replica, a revoked PIN) is seen within the TTL. Whatever the cache holds is
+//! checked again against the clock on every use.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use pin_domain::{Category, OpaqueToken, Status};
 use pin_store::{
@@ -24,15 +33,88 @@ pub struct LiveSession {
     pub credential: StoredCredential,
 }
 
-impl LiveSession {
-    /// The holder's categories from the registry; none if the registry no longer lists them.
-    pub async fn categories(&self, state: &AppState) -> Result<BTreeSet<Category>, ServiceError> {
-        match persons::get(&state.db, &self.session.cf).await {
-            Ok(person) => Ok(person.categories),
-            Err(StoreError::NotFound { .. }) => Ok(BTreeSet::new()),
-            Err(other) => Err(other.into()),
+/// A session resolved for reading: the session, its credential and its holder's
+/// categories (none if the registry no longer lists them), as read at most a TTL ago.
+#[derive(Debug)]
+pub struct ResolvedSession {
+    /// The session.
+    pub session: Session,
+    /// Its credential.
+    pub credential: StoredCredential,
+    /// The holder's categories.
+    pub categories: BTreeSet<Category>,
+}
+
+/// The sessions one replica resolved recently, by token hash.
+#[derive(Debug, Clone)]
+pub struct SessionCache {
+    entries: Option<moka::sync::Cache<String, Arc<ResolvedSession>>>,
+}
+
+impl SessionCache {
+    /// A cache trusting what it holds for `ttl` (none when zero), of at most `capacity`
+    /// sessions.
+    pub fn new(ttl: Duration, capacity: u64) -> Self {
+        let entries = (!ttl.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build()
+        });
+        SessionCache { entries }
+    }
+
+    fn get(&self, token_hash: &str) -> Option<Arc<ResolvedSession>> {
+        self.entries.as_ref()?.get(token_hash)
+    }
+
+    fn insert(&self, token_hash: String, session: Arc<ResolvedSession>) {
+        if let Some(entries) = &self.entries {
+            entries.insert(token_hash, session);
         }
     }
+
+    /// Forgets the session of `token`, ended on this replica.
+    pub fn forget(&self, token: &OpaqueToken) {
+        if let Some(entries) = &self.entries {
+            entries.invalidate(&token_hash(token));
+        }
+    }
+}
+
+/// The session behind `token` for a read: from the replica's cache when it was resolved
+/// less than a TTL ago and is still usable by the clock, otherwise as [`live_session`]
+/// resolves it. `SessionInvalid` as there.
+pub async fn resolved_session(
+    state: &AppState,
+    call: &Call,
+    token: &str,
+) -> Result<Arc<ResolvedSession>, ServiceError> {
+    let token = OpaqueToken::parse(token).map_err(|_| ServiceError::SessionInvalid)?;
+    let hash = token_hash(&token);
+    if let Some(cached) = state.sessions.get(&hash) {
+        let session = &cached.session;
+        if call.now < session.idle_expires_at
+            && call.now < session.absolute_expires_at
+            && cached.credential.credential.status(call.now, &state.policy) == Status::Active
+        {
+            return Ok(cached);
+        }
+        // Timed out by the clock, or touched since by another replica: ask the database.
+    }
+    let live = resolve(state, call, &hash).await?;
+    let categories = match persons::get(&state.db, &live.session.cf).await {
+        Ok(person) => person.categories,
+        Err(StoreError::NotFound { .. }) => BTreeSet::new(),
+        Err(other) => return Err(other.into()),
+    };
+    let resolved = Arc::new(ResolvedSession {
+        session: live.session,
+        credential: live.credential,
+        categories,
+    });
+    state.sessions.insert(hash, Arc::clone(&resolved));
+    Ok(resolved)
 }
 
 /// The session behind `token`, its idle timeout pushed forward; `SessionInvalid` when the
@@ -44,8 +126,16 @@ pub async fn live_session(
     token: &str,
 ) -> Result<LiveSession, ServiceError> {
     let token = OpaqueToken::parse(token).map_err(|_| ServiceError::SessionInvalid)?;
+    resolve(state, call, &token_hash(&token)).await
+}
+
+async fn resolve(
+    state: &AppState,
+    call: &Call,
+    token_hash: &str,
+) -> Result<LiveSession, ServiceError> {
     let idle = state.policy.session_idle_timeout();
-    let session = sessions::use_session(&state.db, &token_hash(&token), call.now, idle)
+    let session = sessions::use_session(&state.db, token_hash, call.now, idle)
         .await?
         .ok_or(ServiceError::SessionInvalid)?;
     let credential = credentials::get(&state.db, session.credential_id).await?;
