@@ -470,6 +470,7 @@ async fn import(target: &Target, slot: Slot, layout: &Layout) -> ScenarioResult 
                     stats.count(code);
                     notes.push(format!("the stream failed: {failure}"));
                     extra.insert("sent".into(), json!(failure.sent));
+                    extra.insert("failure".into(), json!(failure.to_string()));
                     0.0
                 }
             }

@@ -42,24 +42,29 @@ pub struct StreamFailure {
 pub enum Cause {
     /// The server answered with a non-OK gRPC status.
     Status(tonic::Status),
-    /// The server closed the connection with GOAWAY.
-    GoAway(h2::Reason),
+    /// The server closed the connection with GOAWAY: its reason, and h2's description
+    /// (with the debug data, e.g. `too_many_data_frames`).
+    GoAway(h2::Reason, String),
     /// The stream was reset.
     Reset(h2::Reason),
     /// The connection could not be made or broke.
     Connection(String),
     /// The answer was not a well-formed gRPC answer.
     Protocol(String),
+    /// The server answered OK (this message) and stopped the stream before every
+    /// message was sent.
+    AnsweredEarly(Bytes),
 }
 
 impl fmt::Display for StreamFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.cause {
             Cause::Status(status) => write!(f, "status {:?}: {}", status.code(), status.message())?,
-            Cause::GoAway(reason) => write!(f, "GOAWAY ({reason})")?,
+            Cause::GoAway(reason, detail) => write!(f, "GOAWAY {reason:?}: {detail}")?,
             Cause::Reset(reason) => write!(f, "stream reset ({reason})")?,
             Cause::Connection(what) => write!(f, "connection: {what}")?,
             Cause::Protocol(what) => write!(f, "protocol: {what}")?,
+            Cause::AnsweredEarly(_) => write!(f, "answered OK before the stream ended")?,
         }
         write!(f, " after {} messages sent", self.sent)
     }
@@ -70,7 +75,7 @@ impl std::error::Error for StreamFailure {}
 impl Cause {
     fn from_h2(error: h2::Error) -> Cause {
         match error.reason() {
-            Some(reason) if error.is_go_away() => Cause::GoAway(reason),
+            Some(reason) if error.is_go_away() => Cause::GoAway(reason, error.to_string()),
             Some(reason) if error.is_reset() => Cause::Reset(reason),
             _ => Cause::Connection(error.to_string()),
         }
@@ -125,8 +130,20 @@ pub async fn client_stream(
     let (client, connection) = h2::client::handshake(tcp)
         .await
         .map_err(|error| failed(0, Cause::from_h2(error)))?;
-    let driver = tokio::spawn(connection);
-    let outcome = call(client, addr, path, token, messages).await;
+    let mut driver = tokio::spawn(connection);
+    let mut outcome = call(client, addr, path, token, messages).await;
+    if let Err(failure) = &mut outcome
+        && matches!(failure.cause, Cause::Connection(_) | Cause::Reset(_))
+    {
+        // A stream the server's GOAWAY did not refuse dies with the connection, as a
+        // broken pipe: the connection's own end says why it ended.
+        if let Ok(Ok(Err(error))) = tokio::time::timeout(STATUS_WAIT, &mut driver).await
+            && error.is_go_away()
+            && let Some(reason) = error.reason()
+        {
+            failure.cause = Cause::GoAway(reason, error.to_string());
+        }
+    }
     driver.abort();
     outcome
 }
@@ -175,11 +192,20 @@ async fn call(
     .await;
     if let Err(error) = sending {
         // The server may have answered already (refused the call, or failed it part-way):
-        // its status says more than the broken send side.
-        return match tokio::time::timeout(STATUS_WAIT, read_answer(response)).await {
-            Ok(Err(Cause::Status(status))) => Err(failed(sent, Cause::Status(status))),
-            _ => Err(failed(sent, Cause::from_h2(error))),
+        // its answer says more than the broken send side.
+        let cause = match tokio::time::timeout(STATUS_WAIT, read_answer(response)).await {
+            Ok(Err(Cause::Status(status))) => Cause::Status(status),
+            Ok(Ok(answer)) => Cause::AnsweredEarly(answer),
+            Ok(Err(answer)) => Cause::Connection(format!(
+                "sending: {:?}; the answer: {answer:?}",
+                Cause::from_h2(error)
+            )),
+            Err(_) => Cause::Connection(format!(
+                "sending: {:?}; no answer within {STATUS_WAIT:?}",
+                Cause::from_h2(error)
+            )),
         };
+        return Err(failed(sent, cause));
     }
     read_answer(response)
         .await
