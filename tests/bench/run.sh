@@ -9,15 +9,16 @@
 # until it serves, runs pin-bench against it with --server-pid (the report goes to standard
 # output; options such as --duration 30s or --json FILE are passed on), and stops it.
 #
-# Environment:
-#   CARGO_TARGET_DIR          where cargo builds (default: target)
-#   PIN_BENCH_POSTGRES_URL    the PostgreSQL server to create the database on
-#                             (default: postgres://postgres@127.0.0.1:5432/postgres)
-#   PIN_BENCH_MEMORY_KIB      argon2id memory (default 19456 KiB) …
-#   PIN_BENCH_ITERATIONS      … and passes (default 2): production cost, which meets the
-#                             server's OWASP check; weaker values set hashing.allow_weak
-#   PIN_BENCH_WORKERS         hashing threads (default: the server's, one per core)
-#   PIN_BENCH_KEEP=1          keep the temporary folder (configuration, server log)
+# Environment (not PIN_*: the server and pin-bench read every PIN_* variable as
+# configuration, and so do they here, identically):
+#   CARGO_TARGET_DIR     where cargo builds (default: target)
+#   BENCH_POSTGRES_URL   the PostgreSQL server to create the database on
+#                        (default: postgres://postgres@127.0.0.1:5432/postgres)
+#   BENCH_MEMORY_KIB     argon2id memory (default 19456 KiB) and …
+#   BENCH_ITERATIONS     … passes (default 2): production cost, which meets the server's
+#                        OWASP check; setting either sets hashing.allow_weak
+#   BENCH_WORKERS        hashing threads (default: the server's, one per core)
+#   BENCH_KEEP=1         keep the temporary folder (configuration, server log)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,7 +43,7 @@ cp "$target_dir/release/pin-server" "$target_dir/release/pin-bench" "$work/"
 
 server_pid=""
 database=""
-admin_url="${PIN_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+admin_url="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 cleanup() {
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
         kill -TERM "$server_pid" 2>/dev/null || true
@@ -52,7 +53,7 @@ cleanup() {
         psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null ||
             echo "run.sh: could not drop the database $database" >&2
     fi
-    if [ "${PIN_BENCH_KEEP:-0}" = 1 ]; then
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
         echo "run.sh: kept $work" >&2
     else
         rm -rf "$work"
@@ -72,10 +73,10 @@ case "$backend" in
         ;;
 esac
 
-memory_kib="${PIN_BENCH_MEMORY_KIB:-19456}"
-iterations="${PIN_BENCH_ITERATIONS:-2}"
+memory_kib="${BENCH_MEMORY_KIB:-19456}"
+iterations="${BENCH_ITERATIONS:-2}"
 allow_weak=false
-if [ -n "${PIN_BENCH_MEMORY_KIB:-}${PIN_BENCH_ITERATIONS:-}" ]; then
+if [ -n "${BENCH_MEMORY_KIB:-}${BENCH_ITERATIONS:-}" ]; then
     allow_weak=true
 fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -92,7 +93,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
     echo "iterations = $iterations"
     echo "parallelism = 1"
     echo "allow_weak = $allow_weak"
-    if [ -n "${PIN_BENCH_WORKERS:-}" ]; then echo "workers = $PIN_BENCH_WORKERS"; fi
+    if [ -n "${BENCH_WORKERS:-}" ]; then echo "workers = $BENCH_WORKERS"; fi
     echo "[mailbox]"
     echo "enabled = false"
     echo "[log]"

@@ -6,7 +6,7 @@
 //!
 //! Only the `pin-server` package's own tests are handed the binary's path by Cargo; this
 //! one finds it next to its own executable (`target/debug/pin-server`, which
-//! `cargo test --workspace` builds), or takes it from `PIN_BENCH_SERVER`.
+//! `cargo test --workspace` builds), or takes it from `PIN_TEST_SERVER_BIN`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::{
@@ -24,7 +24,7 @@ use pin_tests::{
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 fn server_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("PIN_BENCH_SERVER") {
+    if let Some(path) = std::env::var_os("PIN_TEST_SERVER_BIN") {
         return PathBuf::from(path);
     }
     // target/<profile>/deps/bench_smoke-<hash> → target/<profile>/pin-server
@@ -37,7 +37,7 @@ fn server_binary() -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: build it with `cargo build -p pin-server` (`cargo test --workspace` \
-         does), or name a pin-server binary in PIN_BENCH_SERVER",
+         does), or name a pin-server binary in PIN_TEST_SERVER_BIN",
         path.display()
     );
     path

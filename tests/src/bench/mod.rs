@@ -364,23 +364,11 @@ async fn at_half_rate<W: load::Workload>(
     if half > 0.0 {
         tokio::time::sleep(SETTLE).await;
         let paced = load::open(workload, half, duration, MAX_IN_FLIGHT).await;
-        result.notes.push(format!(
-            "at half the maximum ({half:.1}/s offered, open loop): {:.1}/s, p50 {} ms, p99 {} ms, \
-             {} mismatches, errors {:?}",
-            paced.rps(),
-            paced
-                .quantile_ms(0.5)
-                .map_or("-".to_owned(), |v| format!("{v:.2}")),
-            paced
-                .quantile_ms(0.99)
-                .map_or("-".to_owned(), |v| format!("{v:.2}")),
-            paced.mismatches,
-            paced.errors()
-        ));
         result.stats.mismatches += paced.mismatches;
         result
             .extra
             .insert("half_rate".into(), report::summary(&paced, half));
+        result.paced = Some(paced);
     }
     result
 }
@@ -485,6 +473,7 @@ async fn import(target: &Target, slot: Slot, layout: &Layout) -> ScenarioResult 
         ratio_to: "import_target_rps",
         extra,
         notes,
+        paced: None,
     }
 }
 

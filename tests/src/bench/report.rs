@@ -30,6 +30,9 @@ pub struct ScenarioResult {
     pub extra: Map<String, Value>,
     /// Lines printed under the table.
     pub notes: Vec<String>,
+    /// The open-loop run at half the closed-loop maximum, for the latency at a rate the
+    /// server sustains (authorize, introspect).
+    pub paced: Option<Stats>,
 }
 
 impl ScenarioResult {
@@ -49,6 +52,7 @@ impl ScenarioResult {
             ratio_to,
             extra: Map::new(),
             notes: Vec::new(),
+            paced: None,
         }
     }
 
@@ -138,6 +142,9 @@ impl Report {
         );
         for s in &self.scenarios {
             row(&mut out, s.name, s.rps, &s.stats, s.ratio, s.ratio_to);
+            if let Some(paced) = &s.paced {
+                row(&mut out, "  at 50% (open)", paced.rps(), paced, None, "");
+            }
         }
         let c = &self.ceilings;
         let _ = writeln!(out, "ceilings:");
