@@ -5,7 +5,10 @@
 // Test support: a failure to set a test up is the test failing, with the message given.
 #![allow(clippy::expect_used)]
 
+pub mod bench;
 pub mod citizen;
+
+pub use bench::raw_stream;
 
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
