@@ -178,7 +178,10 @@ async fn bytes_that_are_not_the_message_are_refused_as_bad_input(backend: Backen
         .into_inner()
         .person
         .unwrap();
-    assert_eq!(stored.residence, moved.residence, "what the tally counts landed");
+    assert_eq!(
+        stored.residence, moved.residence,
+        "what the tally counts landed"
+    );
 
     // Server streaming.
     let mut grpc = tonic::client::Grpc::new(app.channel.clone());

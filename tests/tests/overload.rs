@@ -1,18 +1,25 @@
 //! Overload: argon2 work beyond what the caller's deadline allows is refused at once with
-//! RESOURCE_EXHAUSTED and retry info, and health checks keep answering meanwhile.
+//! RESOURCE_EXHAUSTED and retry info, before anything is counted or written, and health
+//! checks keep answering meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
+use pin_domain::{AuditAction, CodiceFiscale};
 use pin_proto::v1::{
     AuthenticateRequest, authentication_service_client::AuthenticationServiceClient,
 };
+use pin_store::entity::login_throttle;
 use pin_tests::{Backend, as_role, citizen::MARIO, spawn_app_with};
+use sea_orm::EntityTrait;
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 use tonic_types::StatusExt;
+
+/// A codice fiscale nobody else in the test uses.
+const BIANCHI: &str = "BNCNNA50C55F205G";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_that_cannot_meet_their_deadline_are_refused_while_health_answers() {
@@ -27,6 +34,28 @@ async fn calls_that_cannot_meet_their_deadline_are_refused_while_health_answers(
         ],
     )
     .await;
+    // A deadline no verification can meet is refused before the attempt touches the
+    // database: not even a throttle row appears for the codice fiscale.
+    let mut client = AuthenticationServiceClient::new(app.channel.clone());
+    for _ in 0..10 {
+        let mut request = as_role(
+            "portal",
+            AuthenticateRequest {
+                codice_fiscale: BIANCHI.into(),
+                pin: "ABCDEFGH".into(),
+            },
+        );
+        request.set_timeout(Duration::from_millis(30));
+        let status = client.authenticate(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    }
+    let db = app.database.as_ref().unwrap().connect().await;
+    let rows = login_throttle::Entity::find_by_id(BIANCHI)
+        .one(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows, None, "a refused attempt wrote nothing");
+
     let calls: Vec<_> = (0..120)
         .map(|_| {
             let mut client = AuthenticationServiceClient::new(app.channel.clone());
@@ -73,6 +102,28 @@ async fn calls_that_cannot_meet_their_deadline_are_refused_while_health_answers(
     assert!(
         busy > 0,
         "120 argon2id hashes cannot all fit in 200 ms on one thread"
+    );
+    // A refused attempt gave the guesser nothing: it is neither counted nor audited. Only
+    // the attempts that reached a verification (answered, or cut by the client after it
+    // began) left a trace.
+    let throttle = pin_store::repo::throttle::get(&db, &CodiceFiscale::parse(MARIO).unwrap())
+        .await
+        .unwrap();
+    let audited = pin_store::repo::audit::count_since(
+        &db,
+        MARIO,
+        AuditAction::Authenticate,
+        time::OffsetDateTime::UNIX_EPOCH,
+    )
+    .await
+    .unwrap();
+    assert!(
+        u64::from(throttle.failures) + u64::from(throttle.in_flight) <= 120 - busy,
+        "{busy} refused, yet {throttle:?}"
+    );
+    assert!(
+        audited <= 120 - busy,
+        "{busy} refused, yet {audited} audited"
     );
     app.stop().await;
 }

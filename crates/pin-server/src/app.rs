@@ -233,6 +233,12 @@ pub const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
 /// See [`CONNECTION_WINDOW`].
 pub const STREAM_WINDOW: u32 = 256 * 1024;
 
+/// Calls one HTTP/2 connection may have open at once; a client that opens more waits for
+/// one to end. tonic would otherwise leave it unlimited, and a client flooding one
+/// connection would hold as many calls — and their memory — as it liked. 200 is what the
+/// HTTP/2 library itself defaults to.
+pub const MAX_CONCURRENT_STREAMS: u32 = 200;
+
 /// [`start`] with a clock of the caller's choosing (tests move time with a
 /// [`crate::clock::SettableClock`]).
 pub async fn start_with_clock(
@@ -387,6 +393,7 @@ pub async fn start_with_clock(
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .initial_connection_window_size(CONNECTION_WINDOW)
         .initial_stream_window_size(STREAM_WINDOW)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .max_connection_age(std_duration(
             "max_connection_age",
             lifecycle.max_connection_age,

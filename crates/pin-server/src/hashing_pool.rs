@@ -10,7 +10,8 @@
 //! - the pool keeps an estimate of one job's duration (an exponential moving average, seeded
 //!   by timing one dummy verification at start-up) and the number of jobs queued or running;
 //! - the wait of a new job is estimated as `ceil((queued_or_running + 1) / workers) * average`;
-//!   when the caller has a deadline and `now + wait` is past it, the job is refused with
+//!   when the caller has a deadline and `now + wait + FINISH_RESERVE` is past it, the job
+//!   is refused with
 //!   [`PoolError::Busy`] and never queued;
 //! - whatever the deadline, at most `workers * 64` jobs are queued or running (memory stays
 //!   bounded); beyond that, [`PoolError::Busy`] too.
@@ -252,8 +253,10 @@ impl HashingPool {
         }
     }
 
-    /// Admits and queues a job, or refuses it at once (its secret dropped).
-    fn submit(&self, task: Task, deadline: Option<Instant>) -> Result<(), PoolError> {
+    /// Takes a place in the queue for one job that must finish by `deadline`, or refuses
+    /// at once, before the caller does any other work for it. The place is held until
+    /// the reservation is used ([`Reservation::verify`]) or dropped.
+    pub fn reserve(&self, deadline: Option<Instant>) -> Result<Reservation, PoolError> {
         let shared = &self.shared;
         // Take a place first, so concurrent callers each see the ones admitted before them.
         let ahead = shared.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -265,7 +268,7 @@ impl HashingPool {
         }
         if let Some(deadline) = deadline {
             let in_time = Instant::now()
-                .checked_add(wait)
+                .checked_add(wait + FINISH_RESERVE)
                 .is_some_and(|finish| finish <= deadline);
             if !in_time {
                 tracing::debug!(
@@ -276,7 +279,65 @@ impl HashingPool {
                 return Err(shared.refuse(wait));
             }
         }
-        match self.sender.try_send(Job {
+        Ok(Reservation {
+            pool: self.clone(),
+            ticket,
+            deadline,
+            wait,
+        })
+    }
+
+    /// Admits and queues a job, or refuses it at once (its secret dropped).
+    fn submit(&self, task: Task, deadline: Option<Instant>) -> Result<(), PoolError> {
+        self.reserve(deadline)?.send(task)
+    }
+}
+
+/// What a call still has to do after its argon2id job, reserved from its deadline when
+/// the job is admitted: a login's job that finished at the very deadline would have its
+/// session written after it. A few writes, with room for a busy database.
+pub const FINISH_RESERVE: Duration = Duration::from_millis(50);
+
+/// A place in the hashing queue, taken by [`HashingPool::reserve`].
+#[derive(Debug)]
+pub struct Reservation {
+    pool: HashingPool,
+    ticket: Ticket,
+    deadline: Option<Instant>,
+    wait: Duration,
+}
+
+impl Reservation {
+    /// Verifies `secret` against `stored` in the reserved place, as
+    /// [`HashingPool::verify`] does.
+    pub async fn verify(
+        self,
+        secret: SecretString,
+        stored: Option<PinHash>,
+    ) -> Result<Verification, PoolError> {
+        let (reply, answer) = oneshot::channel();
+        let span = tracing::info_span!("argon2id", otel.name = "argon2id verify");
+        span.in_scope(|| {
+            self.send(Task::Verify {
+                secret,
+                stored,
+                reply,
+            })
+        })?;
+        answer
+            .instrument(span)
+            .await
+            .map_err(|_| PoolError::Stopped)?
+    }
+
+    fn send(self, task: Task) -> Result<(), PoolError> {
+        let Reservation {
+            pool,
+            ticket,
+            deadline,
+            wait,
+        } = self;
+        match pool.sender.try_send(Job {
             task,
             deadline,
             ticket,
@@ -285,7 +346,7 @@ impl HashingPool {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(job)) => {
                 drop(job);
-                Err(shared.refuse(wait))
+                Err(pool.shared.refuse(wait))
             }
             Err(TrySendError::Disconnected(job)) => {
                 drop(job);
@@ -352,6 +413,12 @@ fn nanos(duration: Duration) -> u64 {
 /// A place among the jobs queued or running; given back when dropped, whatever happens to
 /// the job (done, refused, skipped, or a panic unwinding through it).
 struct Ticket(Arc<Shared>);
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ticket")
+    }
+}
 
 impl Drop for Ticket {
     fn drop(&mut self) {

@@ -166,8 +166,9 @@ async fn give_back(
     Ok(())
 }
 
-/// The first half of the failed-login step: takes a place in the codice fiscale's
-/// allowance *before* verifying (waiting a little while attempts in flight hold every
+/// The first half of the failed-login step: reserves a verification in the hashing pool
+/// (refused at once, uncounted, when it could not finish in time), takes a place in the
+/// codice fiscale's allowance *before* verifying (waiting a little while attempts in flight hold every
 /// place), then verifies `pin` against `hash`, or against a dummy hash when there is none
 /// or no place was given. Without a place the attempt is refused here, after the same
 /// work, through [`refuse`]; with one, the caller settles the returned [`Place`] once the
@@ -180,6 +181,9 @@ pub(super) async fn attempt(
     secret: SecretString,
     hash: Option<PinHash>,
 ) -> Result<(Verification, Place), ServiceError> {
+    // A place in the hashing queue first: an attempt the pool cannot serve in time is
+    // refused before anything is counted or written — it gave the guesser nothing.
+    let reservation = state.hashing.reserve(call.deadline)?;
     let give_up = std::time::Instant::now() + PLACE_WAIT;
     let give_up = call
         .deadline
@@ -202,14 +206,14 @@ pub(super) async fn attempt(
                 settled: false,
             };
             // Refused by the hashing pool: the place is given back unverified (dropped).
-            let verification = state.hashing.verify(secret, hash, call.deadline).await?;
+            let verification = reservation.verify(secret, hash).await?;
             place.verified = true;
             return Ok((verification, place));
         }
         Err(Refused::Locked { .. }) => "LOCKED",
         Err(Refused::Busy) => "ATTEMPTS_IN_FLIGHT",
     };
-    state.hashing.verify(secret, None, call.deadline).await?;
+    reservation.verify(secret, None).await?;
     Err(refuse(state, call, action, cf, why).await)
 }
 
