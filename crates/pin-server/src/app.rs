@@ -402,11 +402,13 @@ pub async fn start_with_clock(
             "max_connection_age_grace",
             lifecycle.max_connection_age_grace,
         )?)
-        // Outermost first: every call is observed, then authenticated.
+        // Outermost first: every call is observed, then authenticated, then run on a task
+        // of its own that the client's going away cannot cut short.
         .layer(
             tower::ServiceBuilder::new()
                 .layer(crate::observe::ObserveLayer)
-                .layer(AuthLayer::new(Arc::new(callers))),
+                .layer(AuthLayer::new(Arc::new(callers)))
+                .layer(crate::detach::DetachLayer),
         )
         .add_service(health)
         .add_optional_service(reflection.then_some(reflection_v1))

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod deadline;
+pub mod detach;
 pub mod error;
 pub mod hashing_pool;
 pub mod health;
