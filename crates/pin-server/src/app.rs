@@ -408,7 +408,9 @@ pub async fn start_with_clock(
             tower::ServiceBuilder::new()
                 .layer(crate::observe::ObserveLayer)
                 .layer(AuthLayer::new(Arc::new(callers)))
-                .layer(crate::detach::DetachLayer),
+                .layer(crate::detach::DetachLayer::new(
+                    lifecycle.max_calls_in_flight,
+                )),
         )
         .add_service(health)
         .add_optional_service(reflection.then_some(reflection_v1))

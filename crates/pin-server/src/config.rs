@@ -366,6 +366,10 @@ pub struct LifecycleConfig {
     /// A second address serving only `grpc.health.v1.Health`, in plaintext, for the
     /// kubelet's gRPC probes (which cannot speak TLS); none when unset.
     pub health_listen: Option<SocketAddr>,
+    /// Calls a replica runs at once (health checks aside); one more is refused at once
+    /// with `RESOURCE_EXHAUSTED`. Calls go on after their client has given up, so this
+    /// bounds the work and memory a flood of calls can pin, cancelled or not.
+    pub max_calls_in_flight: usize,
 }
 
 impl Default for LifecycleConfig {
@@ -377,6 +381,7 @@ impl Default for LifecycleConfig {
             max_connection_age: Duration::minutes(30),
             max_connection_age_grace: Duration::seconds(30),
             health_listen: None,
+            max_calls_in_flight: 256,
         }
     }
 }
@@ -618,6 +623,9 @@ impl Config {
                 self.hashing.memory_kib,
                 self.hashing.iterations
             );
+        }
+        if self.lifecycle.max_calls_in_flight == 0 {
+            bail!("lifecycle.max_calls_in_flight must be at least 1");
         }
         if self.limits.link_requests_per_caller_per_minute == 0 {
             bail!("limits.link_requests_per_caller_per_minute must be at least 1");
