@@ -233,6 +233,29 @@ pub fn replace_decode_failure<B, E>(
     Ok(response)
 }
 
+/// `error`'s status for a call that did part of its work before failing: `done` is
+/// appended to the message and `counts` go into the `ErrorInfo` metadata, its reason kept.
+pub fn with_progress(error: ServiceError, done: &str, counts: &[(&str, u32)]) -> Status {
+    let status = Status::from(error);
+    let mut details = status.get_error_details();
+    let reason = details
+        .error_info()
+        .map_or_else(String::new, |info| info.reason.clone());
+    details.set_error_info(
+        reason,
+        ERROR_DOMAIN,
+        counts
+            .iter()
+            .map(|(name, n)| ((*name).to_owned(), n.to_string()))
+            .collect::<HashMap<_, _>>(),
+    );
+    Status::with_error_details(
+        status.code(),
+        format!("{}; {done}", status.message()),
+        details,
+    )
+}
+
 fn info(reason: &str) -> ErrorDetails {
     ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::<String, String>::new())
 }

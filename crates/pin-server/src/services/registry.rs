@@ -7,13 +7,12 @@ use pin_proto::v1::{
 };
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
-use tonic_types::StatusExt;
 use tracing::Instrument;
 
 use super::reply;
 use crate::{
     convert::{self, Tally},
-    error::{ERROR_DOMAIN, ServiceError, from_stream_error},
+    error::{ServiceError, from_stream_error, with_progress},
     state::AppState,
     usecase::registry::{self, Loaded, Loader, Record},
 };
@@ -137,40 +136,24 @@ async fn read_records(
 /// in the message and in the `ErrorInfo` metadata (`received`, `inserted`, `updated`,
 /// `unchanged`, `rejected`).
 fn with_tally(error: ServiceError, tally: &Tally) -> Status {
-    let status = Status::from(error);
     let r = &tally.response;
     if r.received == 0 {
-        return status;
+        return Status::from(error);
     }
-    let counts = [
-        ("received", r.received),
-        ("inserted", r.inserted),
-        ("updated", r.updated),
-        ("unchanged", r.unchanged),
-        ("rejected", r.rejected_count),
-    ];
-    let mut details = status.get_error_details();
-    let reason = details
-        .error_info()
-        .map_or_else(String::new, |info| info.reason.clone());
-    details.set_error_info(
-        reason,
-        ERROR_DOMAIN,
-        counts.map(|(name, n)| (name.to_owned(), n.to_string())),
-    );
-    Status::with_error_details(
-        status.code(),
-        format!(
-            "{}; the {} records before it were processed and committed: {} inserted, {} \
+    with_progress(
+        error,
+        &format!(
+            "the {} records before it were processed and committed: {} inserted, {} \
              updated, {} unchanged, {} rejected",
-            status.message(),
-            r.received,
-            r.inserted,
-            r.updated,
-            r.unchanged,
-            r.rejected_count
+            r.received, r.inserted, r.updated, r.unchanged, r.rejected_count
         ),
-        details,
+        &[
+            ("received", r.received),
+            ("inserted", r.inserted),
+            ("updated", r.updated),
+            ("unchanged", r.unchanged),
+            ("rejected", r.rejected_count),
+        ],
     )
 }
 
