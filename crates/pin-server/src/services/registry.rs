@@ -58,6 +58,10 @@ impl RegistryService for RegistryApi {
             match registry::load(&state.db, records, call.now, &loader).await {
                 Ok(loaded) => {
                     for Loaded { index, cf, outcome } in loaded {
+                        if outcome.replaced_a_record() {
+                            // The person's categories may have changed.
+                            state.sessions.changed(&cf.trim().to_ascii_uppercase());
+                        }
                         tally.count(index, &cf, outcome);
                     }
                 }

@@ -30,6 +30,9 @@ pub struct Change<'a> {
     call: &'a Call,
     claim: Option<(idempotency::Claim, &'a RequestKey)>,
     wrote_events: bool,
+    /// The codici fiscali the change concerns (audited or evented): their cached
+    /// sessions are read again once it commits.
+    concerns: std::sync::Mutex<Vec<String>>,
     /// Open from `begin` until the change is committed or dropped: the transaction's
     /// span, a child of the call's.
     span: tracing::Span,
@@ -66,6 +69,7 @@ impl<'a> Change<'a> {
             call,
             claim: None,
             wrote_events: false,
+            concerns: std::sync::Mutex::default(),
             span,
         })
     }
@@ -122,6 +126,9 @@ impl<'a> Change<'a> {
             (None, Some(cf)) if record.citizen_acts => (ActorKind::Citizen, cf.to_string()),
             _ => (ActorKind::Caller, caller.caller_id.to_string()),
         };
+        if let Some(cf) = record.cf {
+            self.concern(cf);
+        }
         audit::append(
             &self.txn,
             &NewAuditRecord {
@@ -151,6 +158,7 @@ impl<'a> Change<'a> {
         cf: &CodiceFiscale,
         detail: &EventDetail,
     ) -> Result<i64, ServiceError> {
+        self.concern(cf);
         let cursor = events::append(&self.txn, cf, detail, self.call.now).await?;
         self.wrote_events = true;
         Ok(cursor)
@@ -180,10 +188,24 @@ impl<'a> Change<'a> {
         self.finish().await
     }
 
+    fn concern(&self, cf: &CodiceFiscale) {
+        self.concerns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(cf.as_str().to_owned());
+    }
+
     async fn finish(self) -> Result<(), ServiceError> {
         pin_store::commit(self.txn)
             .instrument(self.span.clone())
             .await?;
+        let concerns = self
+            .concerns
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for cf in &concerns {
+            self.state.sessions.changed(cf);
+        }
         if self.wrote_events {
             self.state
                 .events_written

@@ -22,6 +22,13 @@ pub enum RecordOutcome {
     Rejected(Vec<PersonProblem>),
 }
 
+impl RecordOutcome {
+    /// Whether a stored record was replaced by a different one.
+    pub fn replaced_a_record(&self) -> bool {
+        matches!(self, RecordOutcome::Stored(Upserted::Updated))
+    }
+}
+
 /// Who loads the registry, for the audit trail.
 #[derive(Debug, Clone)]
 pub struct Loader {

@@ -3,13 +3,15 @@
 //! State changes resolve a session afresh ([`live_session`]). Reads — authorization,
 //! entitlements, introspection — go through [`resolved_session`], which keeps what it read
 //! in the replica's [`SessionCache`] for at most `session_cache.ttl` (≤ 1 s): a burst of
-//! calls with one token reads the database once, and an ending decided anywhere (a logout
-//! on another replica, a revoked PIN) is seen within the TTL. Whatever the cache holds is
-//! checked again against the clock on every use.
+//! calls with one token reads the database once, and an ending decided on another replica
+//! (a logout, a revoked PIN) is seen within the TTL. A change committed on this replica
+//! is seen at once: every [`super::Change`] names the codici fiscali it concerns, and their
+//! cached sessions are read again. Whatever the cache holds is checked again against the
+//! clock on every use.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pin_domain::{Category, OpaqueToken, Status};
 use pin_store::{
@@ -45,32 +47,64 @@ pub struct ResolvedSession {
     pub categories: BTreeSet<Category>,
 }
 
-/// The sessions one replica resolved recently, by token hash.
+/// The sessions one replica resolved recently, by token hash, and the codici fiscali whose
+/// state this replica changed recently: a session resolved before its holder's last change
+/// here is resolved again.
 #[derive(Debug, Clone)]
 pub struct SessionCache {
-    entries: Option<moka::sync::Cache<String, Arc<ResolvedSession>>>,
+    entries: Option<moka::sync::Cache<String, Cached>>,
+    changed: Option<moka::sync::Cache<String, Instant>>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    session: Arc<ResolvedSession>,
+    /// When the database read behind it began.
+    read_at: Instant,
 }
 
 impl SessionCache {
     /// A cache trusting what it holds for `ttl` (none when zero), of at most `capacity`
     /// sessions.
     pub fn new(ttl: Duration, capacity: u64) -> Self {
-        let entries = (!ttl.is_zero()).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build()
-        });
-        SessionCache { entries }
+        if ttl.is_zero() {
+            return SessionCache {
+                entries: None,
+                changed: None,
+            };
+        }
+        SessionCache {
+            entries: Some(
+                moka::sync::Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(ttl)
+                    .build(),
+            ),
+            // A change older than the TTL is older than every cached session.
+            changed: Some(
+                moka::sync::Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(ttl)
+                    .build(),
+            ),
+        }
     }
 
     fn get(&self, token_hash: &str) -> Option<Arc<ResolvedSession>> {
-        self.entries.as_ref()?.get(token_hash)
+        let cached = self.entries.as_ref()?.get(token_hash)?;
+        let changed = self
+            .changed
+            .as_ref()
+            .and_then(|changed| changed.get(cached.session.session.cf.as_str()));
+        match changed {
+            Some(at) if at >= cached.read_at => None,
+            _ => Some(cached.session),
+        }
     }
 
-    fn insert(&self, token_hash: String, session: Arc<ResolvedSession>) {
+    fn insert(&self, token_hash: String, session: Arc<ResolvedSession>, read_at: Instant) {
         if let Some(entries) = &self.entries {
-            entries.insert(token_hash, session);
+            entries.insert(token_hash, Cached { session, read_at });
         }
     }
 
@@ -78,6 +112,15 @@ impl SessionCache {
     pub fn forget(&self, token: &OpaqueToken) {
         if let Some(entries) = &self.entries {
             entries.invalidate(&token_hash(token));
+        }
+    }
+
+    /// Notes that this replica just committed a change concerning `cf`: its sessions,
+    /// PIN or registry record may have moved, so what the cache holds for it is read
+    /// again.
+    pub fn changed(&self, cf: &str) {
+        if let Some(changed) = &self.changed {
+            changed.insert(cf.to_owned(), Instant::now());
         }
     }
 }
@@ -102,6 +145,7 @@ pub async fn resolved_session(
         }
         // Timed out by the clock, or touched since by another replica: ask the database.
     }
+    let read_at = Instant::now();
     let live = resolve(state, call, &hash).await?;
     let categories = match persons::get(&state.db, &live.session.cf).await {
         Ok(person) => person.categories,
@@ -113,7 +157,7 @@ pub async fn resolved_session(
         credential: live.credential,
         categories,
     });
-    state.sessions.insert(hash, Arc::clone(&resolved));
+    state.sessions.insert(hash, Arc::clone(&resolved), read_at);
     Ok(resolved)
 }
 
