@@ -111,7 +111,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     say!("{header}");
 
     say!("measuring the ceilings (argon2id verify, hash; health checks)");
-    let ceilings = ceilings::measure(&target, concurrency, duration).await?;
+    let mut ceilings = ceilings::measure(&target, concurrency, duration).await?;
     if ceilings.health.ok() == 0 {
         bail!(
             "the server answered no health check: {:?}",
@@ -250,6 +250,17 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         results.push(result);
     }
 
+    // The argon2id ceilings once more, the best measurement being the machine's.
+    if results.iter().any(|r| r.ratio_to.starts_with("argon2")) {
+        tokio::time::sleep(SETTLE).await;
+        say!("measuring the argon2id ceilings again");
+        ceilings.measure_argon2_again(&target, duration).await?;
+        for result in &mut results {
+            if let Some(ceiling) = ceilings.by_name(result.ratio_to) {
+                result.ratio = report::ratio(result.rps, ceiling);
+            }
+        }
+    }
     let server_peak_rss_mib = match options.server_pid {
         Some(pid) => match report::peak_rss_mib(pid) {
             Ok(mib) => Some(mib),

@@ -12,7 +12,13 @@
 //!
 //! Plaintext HTTP/2 with prior knowledge only (the server's plaintext port).
 
-use std::{fmt, net::SocketAddr, time::Duration};
+use std::{
+    fmt,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use pin_proto::v1::{UpsertPersonsRequest, UpsertPersonsResponse};
@@ -127,7 +133,7 @@ pub async fn client_stream(
         .map_err(|error| failed(0, Cause::Connection(format!("connect {addr}: {error}"))))?;
     tcp.set_nodelay(true)
         .map_err(|error| failed(0, Cause::Connection(error.to_string())))?;
-    let (client, connection) = h2::client::handshake(tcp)
+    let (client, connection) = h2::client::handshake(ReadOnClose::new(tcp))
         .await
         .map_err(|error| failed(0, Cause::from_h2(error)))?;
     let mut driver = tokio::spawn(connection);
@@ -136,16 +142,104 @@ pub async fn client_stream(
         && matches!(failure.cause, Cause::Connection(_) | Cause::Reset(_))
     {
         // A stream the server's GOAWAY did not refuse dies with the connection, as a
-        // broken pipe: the connection's own end says why it ended.
-        if let Ok(Ok(Err(error))) = tokio::time::timeout(STATUS_WAIT, &mut driver).await
-            && error.is_go_away()
-            && let Some(reason) = error.reason()
-        {
-            failure.cause = Cause::GoAway(reason, error.to_string());
+        // broken pipe: the connection's own end says why it ended — when it read the
+        // GOAWAY before the server's close reset the socket.
+        match tokio::time::timeout(STATUS_WAIT, &mut driver).await {
+            Ok(Ok(Err(error))) if error.is_go_away() && error.reason().is_some() => {
+                let reason = error.reason().unwrap_or(h2::Reason::NO_ERROR);
+                failure.cause = Cause::GoAway(reason, error.to_string());
+            }
+            Ok(Ok(Err(error))) => {
+                if let Cause::Connection(what) = &mut failure.cause {
+                    what.push_str(&format!("; the connection ended: {error}"));
+                }
+            }
+            _ => {}
         }
     }
     driver.abort();
     outcome
+}
+
+/// The socket under h2. A server that sends GOAWAY and closes while the client is still
+/// writing makes the next write fail (broken pipe, reset) before h2 has read the GOAWAY,
+/// and h2 would end the connection with that write error. Once a write fails, this
+/// wrapper drops later writes instead, so h2 goes on reading what the server sent before
+/// it closed — the GOAWAY and its reason — until the read side ends too.
+struct ReadOnClose {
+    inner: tokio::net::TcpStream,
+    write_failed: bool,
+}
+
+impl ReadOnClose {
+    fn new(inner: tokio::net::TcpStream) -> Self {
+        ReadOnClose {
+            inner,
+            write_failed: false,
+        }
+    }
+
+    /// Whether `error` says the peer closed the connection.
+    fn closed(error: &std::io::Error) -> bool {
+        use std::io::ErrorKind;
+        matches!(
+            error.kind(),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+        )
+    }
+
+    /// `result` of a write, with a closed connection turned into `written` bytes
+    /// accepted (and remembered).
+    fn tolerate<T>(
+        &mut self,
+        result: Poll<std::io::Result<T>>,
+        written: T,
+    ) -> Poll<std::io::Result<T>> {
+        match result {
+            Poll::Ready(Err(error)) if Self::closed(&error) => {
+                self.write_failed = true;
+                Poll::Ready(Ok(written))
+            }
+            other => other,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for ReadOnClose {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ReadOnClose {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.write_failed {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.tolerate(result, buf.len())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.write_failed {
+            return Poll::Ready(Ok(()));
+        }
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.tolerate(result, ())
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.tolerate(result, ())
+    }
 }
 
 async fn call(
