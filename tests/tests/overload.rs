@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use pin_domain::{AuditAction, CodiceFiscale};
 use pin_proto::v1::{
-    AuthenticateRequest, GetPersonRequest, UpsertPersonsRequest,
-    authentication_service_client::AuthenticationServiceClient,
-    registry_service_client::RegistryServiceClient,
+    AuthenticateRequest, authentication_service_client::AuthenticationServiceClient,
 };
 use pin_store::entity::login_throttle;
 use pin_tests::{Backend, as_role, citizen::MARIO, spawn_app_with};
@@ -127,73 +125,5 @@ async fn calls_that_cannot_meet_their_deadline_are_refused_while_health_answers(
         audited <= 120 - busy,
         "{busy} refused, yet {audited} audited"
     );
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_beyond_the_replicas_limit_are_refused_at_once_while_health_answers() {
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        &[("PIN_LIFECYCLE__MAX_CALLS_IN_FLIGHT", "2")],
-    )
-    .await;
-    // Two registry loads that stay open: their handlers run until the streams end.
-    let mut open = Vec::new();
-    let mut calls = Vec::new();
-    for _ in 0..2 {
-        let (records, stream) = tokio::sync::mpsc::channel::<UpsertPersonsRequest>(1);
-        let mut client = RegistryServiceClient::new(app.channel.clone());
-        calls.push(tokio::spawn(async move {
-            client
-                .upsert_persons(as_role(
-                    "admin",
-                    tokio_stream::wrappers::ReceiverStream::new(stream),
-                ))
-                .await
-        }));
-        open.push(records);
-    }
-    let mut registry = RegistryServiceClient::new(app.channel.clone());
-    let refused =
-        pin_tests::eventually(Duration::from_secs(5), "a third call refused", async || {
-            let answer = registry
-                .get_person(as_role(
-                    "admin",
-                    GetPersonRequest {
-                        codice_fiscale: MARIO.into(),
-                    },
-                ))
-                .await;
-            match answer {
-                Err(status) if status.code() == Code::ResourceExhausted => Some(status),
-                _ => None,
-            }
-        })
-        .await;
-    assert!(refused.get_details_retry_info().is_some(), "{refused:?}");
-    let mut health = HealthClient::new(app.channel.clone());
-    let answer = health
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(answer.into_inner().status(), ServingStatus::Serving);
-
-    // Once the loads end, calls are taken again.
-    drop(open);
-    for call in calls {
-        call.await.unwrap().unwrap();
-    }
-    let answer = registry
-        .get_person(as_role(
-            "admin",
-            GetPersonRequest {
-                codice_fiscale: MARIO.into(),
-            },
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(answer.code(), Code::NotFound, "served, and nobody is there");
     app.stop().await;
 }
